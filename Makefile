@@ -1,0 +1,51 @@
+# dbcore: PGXS build.  `make && make install` builds against the pg_config on
+# PATH, or the one named by PG_CONFIG=...
+
+EXTENSION  = dbcore
+EXTVERSION = $(shell sed -n "s/^default_version[[:space:]]*=[[:space:]]*'\([^']*\)'.*/\1/p" $(EXTENSION).control)
+
+MODULE_big = dbcore
+OBJS       = src/dbcore.o src/updated_at.o
+
+# Only the install and upgrade scripts are installed; sql/<feature>.sql files
+# beside them are pg_regress inputs (the classic contrib layout).
+DATA       = $(wildcard sql/$(EXTENSION)--*.sql)
+
+REGRESS    = updated_at
+REGRESS_OPTS = --inputdir=.
+
+ISOLATION  = updated_at_concurrency
+ISOLATION_OPTS = --inputdir=test/isolation
+
+PG_CPPFLAGS = -I$(srcdir)/src
+# PostgreSQL's own warning flags plus -Wextra; the -Wno-* ones silence noise
+# that PostgreSQL's headers themselves produce under -Wextra.
+PG_CFLAGS  = -Wextra -Wno-unused-parameter -Wno-sign-compare \
+             -Wno-missing-field-initializers -Wno-cast-function-type
+ifdef WERROR
+PG_CFLAGS += -Werror
+endif
+
+EXTRA_CLEAN = results output_iso regression.diffs regression.out
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+.PHONY: test demo bench cppcheck version
+
+# The README's two commands, reachable through make as well.
+test:
+	bash tools/test.sh
+demo:
+	bash tools/demo.sh
+bench:
+	bash bench/updated_at.sh
+
+cppcheck:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+		--inline-suppr --suppress=missingIncludeSystem \
+		-I src -I $(shell $(PG_CONFIG) --includedir-server) src/*.c
+
+version:
+	@echo $(EXTVERSION)

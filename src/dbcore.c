@@ -1,0 +1,37 @@
+/*-------------------------------------------------------------------------
+ *
+ * dbcore.c
+ *		Module entry point: the module magic block and the settings that
+ *		every part of dbcore shares.
+ *
+ * Each capability lives in its own file (updated_at.c, ...); this file
+ * holds only what truly is shared.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "utils/guc.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+/* dbcore.auto_updated_at: attach the updated_at trigger to new tables. */
+static bool dbcore_auto_updated_at = false;
+
+void
+_PG_init(void)
+{
+	DefineCustomBoolVariable("dbcore.auto_updated_at",
+							 "Attaches dbcore.updated_at() to every new table that has an \"updated_at\" column.",
+							 "Read by the dbcore_auto_updated_at event trigger when a table is created.",
+							 &dbcore_auto_updated_at,
+							 false,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("dbcore");
+}

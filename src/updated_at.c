@@ -1,0 +1,443 @@
+/*-------------------------------------------------------------------------
+ *
+ * updated_at.c
+ *		dbcore.updated_at(): a BEFORE ROW trigger that keeps a modification
+ *		timestamp column current.
+ *
+ * Trigger arguments: the first names the column (default "updated_at"); any
+ * further ones are options:
+ *
+ *	skip_noop			leave the timestamp alone when the UPDATE changed
+ *						nothing else in the row
+ *	keep_explicit		keep a value the UPDATE itself wrote to the column
+ *	transaction_timestamp	use now(), the transaction start (the default)
+ *	statement_timestamp	use statement_timestamp()
+ *	clock_timestamp		use clock_timestamp(), the wall clock per row
+ *
+ * Fired BEFORE UPDATE it stamps the row; fired BEFORE INSERT it fills the
+ * column only when the new row leaves it NULL.
+ *
+ * Everything the trigger needs to know about its table (column number and
+ * type, parsed options) is worked out once per trigger and kept in a
+ * backend-local hash keyed by the trigger's OID.  A relcache invalidation
+ * callback marks the entries of a changed table stale (column renamed,
+ * dropped, added or retyped; trigger replaced), so the next row recomputes
+ * them.  The per-row path does no catalog lookup, no SPI and no string work.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "fmgr.h"
+#include "pgtime.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/fmgrprotos.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+
+#define UPDATED_AT_DEFAULT_COLUMN "updated_at"
+
+typedef enum UpdatedAtClock
+{
+	UA_CLOCK_TRANSACTION,		/* now(): transaction start */
+	UA_CLOCK_STATEMENT,			/* statement_timestamp() */
+	UA_CLOCK_WALL				/* clock_timestamp(): each row */
+} UpdatedAtClock;
+
+/* What one trigger on one table needs per row; the hash key is tgoid. */
+typedef struct UpdatedAtState
+{
+	Oid			tgoid;			/* hash key: pg_trigger OID */
+	Oid			relid;			/* table the trigger is on */
+	bool		valid;			/* false once the table changed */
+	int			attnum;			/* the timestamp column (int, as
+								 * heap_modify_tuple_by_cols wants) */
+	Oid			atttypid;		/* TIMESTAMPTZOID or TIMESTAMPOID */
+	bool		skip_noop;
+	bool		keep_explicit;
+	UpdatedAtClock clock;
+} UpdatedAtState;
+
+static HTAB *updated_at_states = NULL;
+
+/* Last timestamptz -> timestamp conversion, reused while nothing changes. */
+static TimestampTz local_cache_in = DT_NOBEGIN;
+static pg_tz *local_cache_zone = NULL;
+static Timestamp local_cache_out = 0;
+
+PG_FUNCTION_INFO_V1(dbcore_updated_at);
+
+/*
+ * Relcache invalidation: mark the states of the changed table stale, or all
+ * of them when the whole relcache is being flushed.
+ */
+static void
+updated_at_relcache_callback(Datum arg, Oid relid)
+{
+	HASH_SEQ_STATUS status;
+	UpdatedAtState *state;
+
+	hash_seq_init(&status, updated_at_states);
+	while ((state = (UpdatedAtState *) hash_seq_search(&status)) != NULL)
+	{
+		if (relid == InvalidOid || state->relid == relid)
+			state->valid = false;
+	}
+}
+
+static void
+updated_at_init_cache(void)
+{
+	HASHCTL		ctl;
+
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = sizeof(UpdatedAtState);
+	ctl.hcxt = TopMemoryContext;
+	updated_at_states = hash_create("dbcore updated_at trigger states", 32,
+									&ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	CacheRegisterRelcacheCallback(updated_at_relcache_callback, (Datum) 0);
+}
+
+/*
+ * Work out the state of one trigger from its arguments and its table's tuple
+ * descriptor.  Runs once per trigger (and again after the table changed);
+ * every misuse that depends on the table is reported here.
+ */
+static void
+updated_at_compute_state(UpdatedAtState *state, TriggerData *trigdata)
+{
+	Trigger    *trigger = trigdata->tg_trigger;
+	Relation	rel = trigdata->tg_relation;
+	TupleDesc	tupdesc = RelationGetDescr(rel);
+	const char *colname = UPDATED_AT_DEFAULT_COLUMN;
+	const char *clock_option = NULL;
+	Form_pg_attribute attr = NULL;
+	int			i;
+
+	state->valid = false;
+	state->relid = RelationGetRelid(rel);
+	state->skip_noop = false;
+	state->keep_explicit = false;
+	state->clock = UA_CLOCK_TRANSACTION;
+
+	if (trigger->tgnargs > 0)
+		colname = trigger->tgargs[0];
+	if (colname[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("trigger \"%s\" on relation \"%s\" names an empty column",
+						trigger->tgname, RelationGetRelationName(rel)),
+				 errhint("The first argument of dbcore.updated_at() is the column to maintain, such as 'updated_at'.")));
+
+	for (i = 1; i < trigger->tgnargs; i++)
+	{
+		const char *opt = trigger->tgargs[i];
+		UpdatedAtClock clock;
+
+		if (pg_strcasecmp(opt, "skip_noop") == 0)
+		{
+			state->skip_noop = true;
+			continue;
+		}
+		if (pg_strcasecmp(opt, "keep_explicit") == 0)
+		{
+			state->keep_explicit = true;
+			continue;
+		}
+		if (pg_strcasecmp(opt, "transaction_timestamp") == 0)
+			clock = UA_CLOCK_TRANSACTION;
+		else if (pg_strcasecmp(opt, "statement_timestamp") == 0)
+			clock = UA_CLOCK_STATEMENT;
+		else if (pg_strcasecmp(opt, "clock_timestamp") == 0)
+			clock = UA_CLOCK_WALL;
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unrecognized dbcore.updated_at() option \"%s\" in trigger \"%s\" on relation \"%s\"",
+							opt, trigger->tgname, RelationGetRelationName(rel)),
+					 errhint("Valid options are skip_noop, keep_explicit, transaction_timestamp, statement_timestamp and clock_timestamp; the first trigger argument is the column name.")));
+
+		if (clock_option != NULL && clock != state->clock)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("conflicting dbcore.updated_at() options \"%s\" and \"%s\" in trigger \"%s\" on relation \"%s\"",
+							clock_option, opt, trigger->tgname,
+							RelationGetRelationName(rel)),
+					 errhint("Name at most one of transaction_timestamp, statement_timestamp and clock_timestamp.")));
+		clock_option = opt;
+		state->clock = clock;
+	}
+
+	/*
+	 * Look the column up in this table's own descriptor: partitions and
+	 * inheritance children may order their columns differently.
+	 */
+	for (i = 0; i < tupdesc->natts; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(tupdesc, i);
+
+		if (!a->attisdropped && strcmp(NameStr(a->attname), colname) == 0)
+		{
+			attr = a;
+			break;
+		}
+	}
+	if (attr == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of relation \"%s\" does not exist",
+						colname, RelationGetRelationName(rel)),
+				 errdetail("Trigger \"%s\" calls dbcore.updated_at() for that column.",
+						   trigger->tgname),
+				 errhint("Add the column, or recreate the trigger with dbcore.attach_updated_at() naming an existing column.")));
+
+	if (attr->attgenerated != '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_GENERATED_ALWAYS),
+				 errmsg("column \"%s\" of relation \"%s\" is a generated column",
+						colname, RelationGetRelationName(rel)),
+				 errdetail("dbcore.updated_at() cannot write to a generated column."),
+				 errhint("Point the trigger at a regular timestamptz or timestamp column.")));
+
+	if (attr->atttypid != TIMESTAMPTZOID && attr->atttypid != TIMESTAMPOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("column \"%s\" of relation \"%s\" is of type %s",
+						colname, RelationGetRelationName(rel),
+						format_type_be(attr->atttypid)),
+				 errdetail("dbcore.updated_at() maintains columns of type timestamp with time zone or timestamp without time zone."),
+				 errhint("Change the column's type, or name another column in the trigger arguments.")));
+
+	state->attnum = attr->attnum;
+	state->atttypid = attr->atttypid;
+	state->valid = true;
+}
+
+/*
+ * Find (or build) the state for the trigger being fired.  The FmgrInfo of a
+ * trigger lives for the whole statement, so fn_extra remembers the hash entry
+ * and most rows skip even the hash lookup.
+ */
+static UpdatedAtState *
+updated_at_get_state(FunctionCallInfo fcinfo, TriggerData *trigdata)
+{
+	Trigger    *trigger = trigdata->tg_trigger;
+	UpdatedAtState *state = (UpdatedAtState *) fcinfo->flinfo->fn_extra;
+	TupleDesc	tupdesc = RelationGetDescr(trigdata->tg_relation);
+	bool		found;
+
+	if (state == NULL || state->tgoid != trigger->tgoid)
+	{
+		if (updated_at_states == NULL)
+			updated_at_init_cache();
+		state = (UpdatedAtState *) hash_search(updated_at_states,
+											   &trigger->tgoid,
+											   HASH_ENTER, &found);
+		if (!found)
+			state->valid = false;
+		fcinfo->flinfo->fn_extra = state;
+	}
+
+	/*
+	 * Besides the invalidation callback, check cheaply that the column is
+	 * still where the state says; a stale state is simply recomputed.
+	 */
+	if (!state->valid ||
+		state->relid != RelationGetRelid(trigdata->tg_relation) ||
+		state->attnum > tupdesc->natts ||
+		TupleDescAttr(tupdesc, state->attnum - 1)->attisdropped ||
+		TupleDescAttr(tupdesc, state->attnum - 1)->atttypid != state->atttypid)
+		updated_at_compute_state(state, trigdata);
+
+	return state;
+}
+
+/* The timestamp to store, as a Datum of the column's type. */
+static Datum
+updated_at_value(const UpdatedAtState *state)
+{
+	TimestampTz now;
+
+	switch (state->clock)
+	{
+		case UA_CLOCK_STATEMENT:
+			now = GetCurrentStatementStartTimestamp();
+			break;
+		case UA_CLOCK_WALL:
+			now = GetCurrentTimestamp();
+			break;
+		case UA_CLOCK_TRANSACTION:
+		default:
+			now = GetCurrentTransactionStartTimestamp();
+			break;
+	}
+
+	if (state->atttypid == TIMESTAMPTZOID)
+		return TimestampTzGetDatum(now);
+
+	/*
+	 * timestamp without time zone: local time in the session's TimeZone, as
+	 * now()::timestamp gives.  Rows of one statement usually share both the
+	 * instant and the zone, so the last conversion is reused.
+	 */
+	if (now != local_cache_in || session_timezone != local_cache_zone)
+	{
+		local_cache_out = DatumGetTimestamp(DirectFunctionCall1(timestamptz_timestamp,
+																TimestampTzGetDatum(now)));
+		local_cache_in = now;
+		local_cache_zone = session_timezone;
+	}
+	return TimestampGetDatum(local_cache_out);
+}
+
+/* Are two stored values of one attribute the same bytes? */
+static bool
+updated_at_datum_same(Datum a, bool a_null, Datum b, bool b_null,
+					  Form_pg_attribute attr)
+{
+	if (a_null || b_null)
+		return a_null == b_null;
+
+	/*
+	 * An unchanged out-of-line value keeps its TOAST pointer in the new row;
+	 * equal pointers mean equal values without fetching either.
+	 */
+	if (attr->attlen == -1 &&
+		VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(a)) &&
+		VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(b)) &&
+		memcmp(DatumGetPointer(a), DatumGetPointer(b),
+			   VARSIZE_EXTERNAL(DatumGetPointer(a))) == 0)
+		return true;
+
+	return datum_image_eq(a, b, attr->attbyval, attr->attlen);
+}
+
+/* Did the UPDATE change any column besides the timestamp column? */
+static bool
+updated_at_row_changed(HeapTuple oldtuple, HeapTuple newtuple,
+					   TupleDesc tupdesc, int skip_attnum)
+{
+	int			natts = tupdesc->natts;
+	Datum	   *oldvalues;
+	Datum	   *newvalues;
+	bool	   *oldnulls;
+	bool	   *newnulls;
+	int			i;
+
+	/* Same bytes: nothing changed at all. */
+	if (oldtuple->t_len == newtuple->t_len &&
+		oldtuple->t_data->t_hoff == newtuple->t_data->t_hoff &&
+		memcmp(oldtuple->t_data->t_bits, newtuple->t_data->t_bits,
+			   oldtuple->t_len - offsetof(HeapTupleHeaderData, t_bits)) == 0 &&
+		HeapTupleHeaderGetNatts(oldtuple->t_data) ==
+		HeapTupleHeaderGetNatts(newtuple->t_data))
+		return false;
+
+	/* Freed with the per-tuple memory context the trigger runs in. */
+	oldvalues = palloc(natts * sizeof(Datum));
+	newvalues = palloc(natts * sizeof(Datum));
+	oldnulls = palloc(natts * sizeof(bool));
+	newnulls = palloc(natts * sizeof(bool));
+	heap_deform_tuple(oldtuple, tupdesc, oldvalues, oldnulls);
+	heap_deform_tuple(newtuple, tupdesc, newvalues, newnulls);
+
+	for (i = 0; i < natts; i++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(tupdesc, i);
+
+		if (attr->attisdropped || attr->attnum == skip_attnum)
+			continue;
+		if (!updated_at_datum_same(oldvalues[i], oldnulls[i],
+								   newvalues[i], newnulls[i], attr))
+			return true;
+	}
+	return false;
+}
+
+Datum
+dbcore_updated_at(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	UpdatedAtState *state;
+	TupleDesc	tupdesc;
+	HeapTuple	newtuple;
+	Datum		value;
+	bool		isnull = false;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function dbcore.updated_at() was not called by trigger manager"),
+				 errhint("Use it in a trigger: CREATE TRIGGER ... BEFORE UPDATE ON ... FOR EACH ROW EXECUTE FUNCTION dbcore.updated_at(), or call dbcore.attach_updated_at().")));
+
+	if (!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("trigger \"%s\" on relation \"%s\" must be fired FOR EACH ROW",
+						trigdata->tg_trigger->tgname,
+						RelationGetRelationName(trigdata->tg_relation)),
+				 errhint("Recreate it as BEFORE UPDATE ... FOR EACH ROW, or call dbcore.attach_updated_at().")));
+
+	if (!TRIGGER_FIRED_BEFORE(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("trigger \"%s\" on relation \"%s\" must be fired BEFORE",
+						trigdata->tg_trigger->tgname,
+						RelationGetRelationName(trigdata->tg_relation)),
+				 errdetail("AFTER and INSTEAD OF triggers cannot change the row being written."),
+				 errhint("Recreate it as BEFORE UPDATE ... FOR EACH ROW, or call dbcore.attach_updated_at().")));
+
+	if (!TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) &&
+		!TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("trigger \"%s\" on relation \"%s\" must be fired for UPDATE or INSERT",
+						trigdata->tg_trigger->tgname,
+						RelationGetRelationName(trigdata->tg_relation)),
+				 errhint("Recreate it as BEFORE UPDATE (or BEFORE INSERT OR UPDATE) ... FOR EACH ROW.")));
+
+	state = updated_at_get_state(fcinfo, trigdata);
+	tupdesc = RelationGetDescr(trigdata->tg_relation);
+
+	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+	{
+		/* INSERT: fill the column only when the row leaves it NULL. */
+		newtuple = trigdata->tg_trigtuple;
+		if (!heap_attisnull(newtuple, state->attnum, tupdesc))
+			return PointerGetDatum(newtuple);
+	}
+	else
+	{
+		HeapTuple	oldtuple = trigdata->tg_trigtuple;
+
+		newtuple = trigdata->tg_newtuple;
+
+		if (state->keep_explicit)
+		{
+			bool		oldnull;
+			bool		newnull;
+			Datum		oldval = heap_getattr(oldtuple, state->attnum, tupdesc, &oldnull);
+			Datum		newval = heap_getattr(newtuple, state->attnum, tupdesc, &newnull);
+
+			if (!updated_at_datum_same(oldval, oldnull, newval, newnull,
+									   TupleDescAttr(tupdesc, state->attnum - 1)))
+				return PointerGetDatum(newtuple);
+		}
+
+		if (state->skip_noop &&
+			!updated_at_row_changed(oldtuple, newtuple, tupdesc, state->attnum))
+			return PointerGetDatum(newtuple);
+	}
+
+	value = updated_at_value(state);
+	newtuple = heap_modify_tuple_by_cols(newtuple, tupdesc, 1, &state->attnum,
+										 &value, &isnull);
+	return PointerGetDatum(newtuple);
+}
