@@ -59,8 +59,13 @@ BEGIN
         RAISE EXCEPTION 'options skip_noop, keep_explicit and on_insert must not be null'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    IF clock IS NULL OR clock NOT IN ('transaction', 'statement', 'clock') THEN
-        RAISE EXCEPTION 'invalid clock "%"', coalesce(clock, 'NULL')
+    IF clock IS NULL THEN
+        RAISE EXCEPTION 'clock must not be null'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Leave clock out to use the transaction timestamp.';
+    END IF;
+    IF clock NOT IN ('transaction', 'statement', 'clock') THEN
+        RAISE EXCEPTION 'invalid clock "%"', clock
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Use ''transaction'' (now(), the default), ''statement'' (statement_timestamp()) or ''clock'' (clock_timestamp()).';
     END IF;
@@ -71,6 +76,11 @@ BEGIN
         RAISE EXCEPTION '"%" is not a table', rel.relname
             USING ERRCODE = 'wrong_object_type',
                   DETAIL = 'dbcore.updated_at() runs as a row trigger on tables, partitioned tables and foreign tables.';
+    END IF;
+    IF NOT pg_catalog.has_table_privilege(tbl, 'TRIGGER') THEN
+        RAISE EXCEPTION 'permission denied to create triggers on table "%"', rel.relname
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'Run it as the table''s owner, or as a role with the TRIGGER privilege on the table.';
     END IF;
 
     SELECT a.attnum, a.atttypid, a.attgenerated INTO col
@@ -110,6 +120,10 @@ BEGIN
       FROM pg_catalog.unnest(argv) WITH ORDINALITY AS u(a, n);
     -- tgtype bits: ROW (1) | BEFORE (2) | UPDATE (16) [| INSERT (4)]
     want_type := CASE WHEN on_insert THEN 1 | 2 | 4 | 16 ELSE 1 | 2 | 16 END;
+
+    -- Serialize attach/detach of one table, so that concurrent calls see each
+    -- other's trigger instead of racing to create it (key: "dc" << 48 | oid).
+    PERFORM pg_catalog.pg_advisory_xact_lock(25699::pg_catalog.int8 << 48 | tbl::pg_catalog.oid::pg_catalog.int8);
 
     -- Is an equivalent trigger already in place?
     FOR trg IN
@@ -177,6 +191,10 @@ BEGIN
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
     SELECT c.relname INTO relname FROM pg_catalog.pg_class c WHERE c.oid = tbl;
+    -- Serialize attach/detach of one table, so that concurrent calls see each
+    -- other's trigger instead of racing to create it (key: "dc" << 48 | oid).
+    PERFORM pg_catalog.pg_advisory_xact_lock(25699::pg_catalog.int8 << 48 | tbl::pg_catalog.oid::pg_catalog.int8);
+
 
     FOR trg IN
         SELECT t.tgname, t.tgparentid <> 0 AS cloned
