@@ -139,7 +139,7 @@ updated_at_compute_state(UpdatedAtState *state, TriggerData *trigdata)
 	for (i = 1; i < trigger->tgnargs; i++)
 	{
 		const char *opt = trigger->tgargs[i];
-		UpdatedAtClock clock;
+		UpdatedAtClock clock = UA_CLOCK_TRANSACTION;
 
 		if (pg_strcasecmp(opt, "skip_noop") == 0)
 		{
