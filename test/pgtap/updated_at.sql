@@ -6,6 +6,7 @@ SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS dbcore;
+LOAD 'dbcore';   -- defines the dbcore.* settings even when the extension already existed
 
 SELECT plan(45);
 

@@ -1,0 +1,473 @@
+#!/usr/bin/env bash
+# tools/lib.sh: shared helpers for dbcore's test, demo and benchmark scripts.
+#
+# Source it from bash:   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+#
+#   dbcore_install_deps          install missing Debian packages (apt-get)
+#   dbcore_build_install         make && make install in the repo root
+#   cluster_start NAME           start a throwaway PostgreSQL cluster, export
+#                                PGHOST PGPORT PGUSER PGDATABASE and
+#                                DBCORE_CLUSTER_{NAME,BASE,DATA,LOG}
+#   cluster_stop                 stop it and remove its directory (idempotent)
+#   cluster_trap                 stop the cluster on EXIT, INT and TERM
+#   cluster_save_state FILE      remember the running cluster in FILE ...
+#   cluster_load_state FILE      ... and get it back in another process
+#   pg_bin PROGRAM               path of a PostgreSQL program (initdb, psql ...)
+#
+# Run directly, it offers two commands for clusters left behind on purpose:
+#   bash tools/lib.sh stop BASEDIR     stop the cluster in BASEDIR, remove it
+#   bash tools/lib.sh list             list the dbcore clusters in /tmp
+#
+# Settings (environment):
+#   PG_CONFIG              pg_config to build and run with (default: PG 15's)
+#   DBCORE_PORT_BASE       first port tried by cluster_start (default 54330)
+#   DBCORE_CLUSTER_CONF    extra postgresql.conf lines for cluster_start
+#   DBCORE_VERBOSE=1       show full make output
+
+# This file is sourced: it sets no shell options of its own beyond what the
+# caller chose, but every function works under `set -euo pipefail`.
+
+DBCORE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export DBCORE_ROOT
+
+DBCORE_DEB_PACKAGES=(
+    postgresql-15
+    postgresql-server-dev-15
+    postgresql-15-pgtap
+    libtap-parser-sourcehandler-pgtap-perl
+    postgresql-contrib-15
+)
+
+# --------------------------------------------------------------------------
+# Messages
+# --------------------------------------------------------------------------
+
+if [[ -t 1 && -z "${NO_COLOR:-}" ]]; then
+    _DBCORE_B=$'\033[1m' _DBCORE_R=$'\033[31m' _DBCORE_G=$'\033[32m'
+    _DBCORE_Y=$'\033[33m' _DBCORE_0=$'\033[0m'
+else
+    _DBCORE_B='' _DBCORE_R='' _DBCORE_G='' _DBCORE_Y='' _DBCORE_0=''
+fi
+
+say()  { printf '%s==>%s %s\n' "$_DBCORE_B" "$_DBCORE_0" "$*"; }
+ok()   { printf '%s ok%s  %s\n' "$_DBCORE_G" "$_DBCORE_0" "$*"; }
+warn() { printf '%swarning:%s %s\n' "$_DBCORE_Y" "$_DBCORE_0" "$*" >&2; }
+die()  { printf '%serror:%s %s\n' "$_DBCORE_R" "$_DBCORE_0" "$*" >&2; exit 1; }
+
+# Run a command as root: directly when we are root, else through sudo.
+as_root() {
+    if [[ $EUID -eq 0 ]]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        die "need root for: $* (install sudo or run as root)"
+    fi
+}
+
+# --------------------------------------------------------------------------
+# PostgreSQL programs
+# --------------------------------------------------------------------------
+
+# The pg_config to use: $PG_CONFIG, else PostgreSQL 15's, else the one on PATH.
+dbcore_pg_config() {
+    if [[ -n "${PG_CONFIG:-}" ]]; then
+        printf '%s\n' "$PG_CONFIG"
+    elif [[ -x /usr/lib/postgresql/15/bin/pg_config ]]; then
+        printf '%s\n' /usr/lib/postgresql/15/bin/pg_config
+    else
+        command -v pg_config || die "pg_config not found (install postgresql-server-dev-15 or set PG_CONFIG)"
+    fi
+}
+
+# Directory of the server binaries (initdb, pg_ctl, postgres, psql ...).
+pg_bindir() {
+    if [[ -z "${_DBCORE_PG_BINDIR:-}" ]]; then
+        local cfg
+        cfg="$(dbcore_pg_config)"
+        _DBCORE_PG_BINDIR="$("$cfg" --bindir)" || die "$cfg --bindir failed"
+    fi
+    printf '%s\n' "$_DBCORE_PG_BINDIR"
+}
+
+# pg_bin PROGRAM: full path of a PostgreSQL program.
+pg_bin() {
+    local dir
+    dir="$(pg_bindir)"
+    [[ -x "$dir/$1" ]] || die "$dir/$1 not found"
+    printf '%s\n' "$dir/$1"
+}
+
+# --------------------------------------------------------------------------
+# Dependencies and build
+# --------------------------------------------------------------------------
+
+# True when the package, or an installed package that Provides it, is in.
+_dbcore_pkg_present() {
+    local status
+    status="$(dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null || true)"
+    [[ "$status" == ii* ]] && return 0
+    # Virtual packages (postgresql-contrib-15 is provided by postgresql-15).
+    dpkg-query -W -f='${db:Status-Abbrev}|${Provides}\n' 2>/dev/null |
+        awk -F'|' -v want="$1" '
+            $1 ~ /^ii/ {
+                n = split($2, p, /, */)
+                for (i = 1; i <= n; i++) { sub(/ .*/, "", p[i]); if (p[i] == want) found = 1 }
+            }
+            END { exit !found }'
+}
+
+dbcore_install_deps() {
+    if ! command -v dpkg-query >/dev/null 2>&1; then
+        warn "dpkg-query not found: not a Debian system, skipping package installation"
+        return 0
+    fi
+    local missing=() p
+    for p in "${DBCORE_DEB_PACKAGES[@]}"; do
+        _dbcore_pkg_present "$p" || missing+=("$p")
+    done
+    if ! command -v gcc >/dev/null 2>&1 || ! command -v make >/dev/null 2>&1; then
+        missing+=(build-essential)
+    fi
+    if [[ ${#missing[@]} -eq 0 ]]; then
+        ok "packages present"
+        return 0
+    fi
+    say "installing packages: ${missing[*]}"
+    local log
+    log="$(mktemp "${TMPDIR:-/tmp}/dbcore-apt.XXXXXX")"
+    if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q >"$log" 2>&1 ||
+       ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+            -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+            "${missing[@]}" >>"$log" 2>&1 </dev/null; then
+        tail -n 40 "$log" >&2
+        rm -f "$log"
+        die "apt-get failed (see above)"
+    fi
+    rm -f "$log"
+    ok "installed ${missing[*]}"
+}
+
+# Run "$@" with its output in a log; print the log's tail if it fails.
+_dbcore_run_logged() {
+    local what="$1"; shift
+    if [[ "${DBCORE_VERBOSE:-0}" == 1 ]]; then
+        "$@" || die "$what failed"
+        return 0
+    fi
+    local log rc=0
+    log="$(mktemp "${TMPDIR:-/tmp}/dbcore-build.XXXXXX")"
+    "$@" >"$log" 2>&1 </dev/null || rc=$?
+    if [[ $rc -ne 0 ]]; then
+        printf '%s\n' "---- last lines of: $* ----" >&2
+        tail -n 60 "$log" >&2
+        printf '%s\n' "----" >&2
+        rm -f "$log"
+        die "$what failed (exit $rc)"
+    fi
+    # Compiler warnings are worth seeing even when the build passes.
+    grep -E 'warning:' "$log" >&2 || true
+    rm -f "$log"
+}
+
+dbcore_build_install() {
+    local cfg jobs
+    cfg="$(dbcore_pg_config)"
+    jobs="$(nproc 2>/dev/null || echo 2)"
+    say "building dbcore with $cfg"
+    _dbcore_run_logged "make" make -C "$DBCORE_ROOT" -j"$jobs" PG_CONFIG="$cfg"
+    _dbcore_run_logged "make install" as_root make -C "$DBCORE_ROOT" install PG_CONFIG="$cfg"
+    ok "built and installed into $("$cfg" --pkglibdir) and $("$cfg" --sharedir)/extension"
+}
+
+# --------------------------------------------------------------------------
+# Throwaway clusters
+# --------------------------------------------------------------------------
+
+# Run a PostgreSQL server program as the cluster's OS user: postgres when we
+# are root (the server refuses to run as root), else ourselves.  It runs in
+# the cluster directory so a cwd the postgres user can't read is no problem.
+_dbcore_as_pg() {
+    if [[ $EUID -eq 0 ]]; then
+        (cd "${DBCORE_CLUSTER_BASE:-/}" && runuser -u postgres -- "$@")
+    else
+        (cd "${DBCORE_CLUSTER_BASE:-/}" && "$@")
+    fi
+}
+
+# True when something listens on TCP port $1 on this machine (any address).
+_dbcore_port_busy() {
+    local port="$1"
+    if command -v ss >/dev/null 2>&1; then
+        [[ -n "$(ss -Hltn "sport = :$port" 2>/dev/null)" ]] && return 0
+    else
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+    fi
+    # Unix sockets of other clusters using the same port number.
+    local s
+    for s in /tmp/.s.PGSQL."$port" /var/run/postgresql/.s.PGSQL."$port" /tmp/dbcore-*/.s.PGSQL."$port"; do
+        [[ -e "$s" || -e "$s.lock" ]] && return 0
+    done
+    return 1
+}
+
+_dbcore_free_port() {
+    local port="${1:-${DBCORE_PORT_BASE:-54330}}" last
+    last=$((port + 200))
+    while [[ $port -lt $last ]]; do
+        if ! _dbcore_port_busy "$port"; then
+            printf '%s\n' "$port"
+            return 0
+        fi
+        port=$((port + 1))
+    done
+    die "no free port between ${DBCORE_PORT_BASE:-54330} and $last"
+}
+
+# cluster_start NAME: initdb + start a private cluster, export its settings.
+cluster_start() {
+    local name="${1:-test}"
+    [[ "$name" =~ ^[A-Za-z0-9_.-]+$ ]] || die "cluster_start: bad name '$name'"
+    if [[ -n "${DBCORE_CLUSTER_BASE:-}" && -d "${DBCORE_CLUSTER_BASE}" ]]; then
+        die "cluster_start: a cluster is already running in $DBCORE_CLUSTER_BASE (cluster_stop first)"
+    fi
+
+    local bindir tmp
+    bindir="$(pg_bindir)"
+    [[ -x "$bindir/initdb" && -x "$bindir/pg_ctl" ]] ||
+        die "initdb/pg_ctl not found in $bindir (install postgresql-15)"
+    # As root the postgres user must be able to reach the directory, and
+    # socket paths must stay short (108 bytes): use /tmp unless TMPDIR is
+    # short and we run as ourselves.
+    tmp=/tmp
+    if [[ $EUID -ne 0 && -n "${TMPDIR:-}" && ${#TMPDIR} -le 60 && -d "$TMPDIR" ]]; then
+        tmp="${TMPDIR%/}"
+    fi
+
+    DBCORE_CLUSTER_NAME="$name"
+    DBCORE_CLUSTER_BASE="$(mktemp -d "$tmp/dbcore-$name.XXXXXX")" || die "mktemp failed"
+    DBCORE_CLUSTER_DATA="$DBCORE_CLUSTER_BASE/data"
+    DBCORE_CLUSTER_LOG="$DBCORE_CLUSTER_BASE/postgres.log"
+    export DBCORE_CLUSTER_NAME DBCORE_CLUSTER_BASE DBCORE_CLUSTER_DATA DBCORE_CLUSTER_LOG
+    if [[ $EUID -eq 0 ]]; then
+        id postgres >/dev/null 2>&1 || die "running as root needs the 'postgres' OS user (install postgresql-15)"
+        chown postgres: "$DBCORE_CLUSTER_BASE"
+    fi
+    chmod 700 "$DBCORE_CLUSTER_BASE"
+
+    say "starting throwaway cluster '$name' in $DBCORE_CLUSTER_BASE"
+    local initlog="$DBCORE_CLUSTER_BASE/initdb.log" locale=C.UTF-8
+    if ! locale -a 2>/dev/null | grep -qiE '^c\.utf-?8$'; then
+        locale=C
+    fi
+    if ! _dbcore_as_pg "$bindir/initdb" -D "$DBCORE_CLUSTER_DATA" -U postgres --auth=trust \
+            -E UTF8 --locale="$locale" --no-sync >"$initlog" 2>&1; then
+        if [[ "$locale" != C ]]; then
+            warn "initdb with locale $locale failed, retrying with C"
+            rm -rf "${DBCORE_CLUSTER_DATA:?}"
+            locale=C
+            _dbcore_as_pg "$bindir/initdb" -D "$DBCORE_CLUSTER_DATA" -U postgres --auth=trust \
+                -E UTF8 --locale=C --no-sync >"$initlog" 2>&1 || { tail -n 30 "$initlog" >&2; cluster_stop; die "initdb failed"; }
+        else
+            tail -n 30 "$initlog" >&2
+            cluster_stop
+            die "initdb failed"
+        fi
+    fi
+
+    local port attempt
+    port="$(_dbcore_free_port)"
+    for attempt in 1 2 3 4 5; do
+        cat >>"$DBCORE_CLUSTER_DATA/postgresql.conf" <<EOF
+
+# ---- dbcore throwaway cluster (tools/lib.sh), attempt $attempt ----
+port = $port
+listen_addresses = ''
+unix_socket_directories = '$DBCORE_CLUSTER_BASE'
+unix_socket_permissions = 0777
+max_connections = 100
+max_prepared_transactions = 10
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+wal_level = minimal
+max_wal_senders = 0
+checkpoint_timeout = 30min
+max_wal_size = 2GB
+logging_collector = off
+log_min_messages = warning
+log_line_prefix = '%m [%p] %q%u@%d '
+datestyle = 'iso, ymd'
+timezone = 'UTC'
+${DBCORE_CLUSTER_CONF:-}
+EOF
+        if _dbcore_as_pg "$bindir/pg_ctl" -D "$DBCORE_CLUSTER_DATA" -l "$DBCORE_CLUSTER_LOG" \
+                -w -t 60 start >/dev/null 2>&1; then
+            break
+        fi
+        # Lost a race for the port?  Try the next one; else give up.
+        if [[ $attempt -lt 5 ]] && grep -qE 'could not (bind|create lock file)|already in use|lock file .* already exists' \
+                "$DBCORE_CLUSTER_LOG" 2>/dev/null; then
+            warn "port $port taken, trying another"
+            port="$(_dbcore_free_port $((port + 1)))"
+            continue
+        fi
+        printf '%s\n' "---- last lines of $DBCORE_CLUSTER_LOG ----" >&2
+        tail -n 40 "$DBCORE_CLUSTER_LOG" >&2 2>/dev/null || true
+        printf '%s\n' "----" >&2
+        cluster_stop
+        die "could not start the '$name' cluster"
+    done
+
+    export PGHOST="$DBCORE_CLUSTER_BASE" PGPORT="$port" PGUSER=postgres PGDATABASE=postgres
+    unset PGPASSWORD PGSERVICE PGSSLMODE PGOPTIONS PGHOSTADDR
+    ok "cluster '$name' up: PGHOST=$PGHOST PGPORT=$PGPORT (log: $DBCORE_CLUSTER_LOG)"
+}
+
+# cluster_stop: stop the cluster cluster_start made and remove its directory.
+# Safe to call twice, and after a half-finished cluster_start.
+cluster_stop() {
+    local base="${DBCORE_CLUSTER_BASE:-}"
+    [[ -n "$base" ]] || return 0
+    _dbcore_stop_dir "$base"
+    unset DBCORE_CLUSTER_NAME DBCORE_CLUSTER_BASE DBCORE_CLUSTER_DATA DBCORE_CLUSTER_LOG
+    unset PGHOST PGPORT PGDATABASE
+}
+
+# _dbcore_stop_dir BASEDIR: stop a cluster whose data dir is BASEDIR/data and
+# remove BASEDIR.  Refuses directories that don't look like ours.
+_dbcore_stop_dir() {
+    local base="$1" bindir data
+    [[ -d "$base" ]] || return 0
+    case "$(basename "$base")" in
+        dbcore-*.*) ;;
+        *) warn "not removing $base: not a dbcore cluster directory"; return 1 ;;
+    esac
+    data="$base/data"
+    if [[ -f "$data/postmaster.pid" ]]; then
+        bindir="$(pg_bindir)"
+        if ! DBCORE_CLUSTER_BASE="$base" _dbcore_as_pg "$bindir/pg_ctl" -D "$data" -m fast -w -t 30 stop >/dev/null 2>&1; then
+            DBCORE_CLUSTER_BASE="$base" _dbcore_as_pg "$bindir/pg_ctl" -D "$data" -m immediate -w -t 30 stop >/dev/null 2>&1 || true
+        fi
+        # Last resort: the postmaster's pid, checked to still be a postgres.
+        if [[ -f "$data/postmaster.pid" ]]; then
+            local pid
+            pid="$(head -n 1 "$data/postmaster.pid" 2>/dev/null || true)"
+            if [[ "$pid" =~ ^[0-9]+$ ]] && grep -q postgres "/proc/$pid/comm" 2>/dev/null; then
+                kill -KILL "$pid" 2>/dev/null || true
+                sleep 1
+            fi
+        fi
+    fi
+    rm -rf "${base:?}"
+}
+
+# --------------------------------------------------------------------------
+# Traps
+# --------------------------------------------------------------------------
+
+# Functions to call (in order) before the cluster is stopped at exit.
+DBCORE_EXIT_HOOKS=()
+# Set to 1 to leave the cluster running on a normal exit (not on INT/TERM).
+DBCORE_KEEP_CLUSTER="${DBCORE_KEEP_CLUSTER:-0}"
+
+_dbcore_on_exit() {
+    local rc=$? hook
+    trap - EXIT
+    set +e
+    for hook in "${DBCORE_EXIT_HOOKS[@]}"; do
+        "$hook"
+    done
+    if [[ "$DBCORE_KEEP_CLUSTER" == 1 && -n "${DBCORE_CLUSTER_BASE:-}" ]]; then
+        :
+    else
+        cluster_stop
+    fi
+    exit "$rc"
+}
+
+_dbcore_on_signal() {
+    local sig="$1" code="$2"
+    trap - INT TERM
+    printf '\n%s\n' "interrupted (SIG$sig): stopping the cluster" >&2
+    DBCORE_KEEP_CLUSTER=0
+    exit "$code"     # runs _dbcore_on_exit
+}
+
+# cluster_trap: always stop the cluster when the script ends: on exit, on
+# Ctrl-C (exit 130) and on SIGTERM (exit 143).
+cluster_trap() {
+    trap _dbcore_on_exit EXIT
+    trap '_dbcore_on_signal INT 130' INT
+    trap '_dbcore_on_signal TERM 143' TERM
+    trap '_dbcore_on_signal HUP 129' HUP
+}
+
+# --------------------------------------------------------------------------
+# Handing a cluster over to another process (tools/demo.sh)
+# --------------------------------------------------------------------------
+
+cluster_save_state() {
+    local file="$1"
+    {
+        printf 'DBCORE_CLUSTER_NAME=%s\n' "$DBCORE_CLUSTER_NAME"
+        printf 'DBCORE_CLUSTER_BASE=%s\n' "$DBCORE_CLUSTER_BASE"
+        printf 'DBCORE_CLUSTER_DATA=%s\n' "$DBCORE_CLUSTER_DATA"
+        printf 'DBCORE_CLUSTER_LOG=%s\n' "$DBCORE_CLUSTER_LOG"
+        printf 'PGHOST=%s\n' "$PGHOST"
+        printf 'PGPORT=%s\n' "$PGPORT"
+        printf 'PGUSER=%s\n' "$PGUSER"
+    } >"$file"
+}
+
+# cluster_load_state FILE: read what cluster_save_state wrote (parsed, not
+# sourced) and export it.  Returns 1 when FILE is missing.
+cluster_load_state() {
+    local file="$1" key value
+    [[ -f "$file" ]] || return 1
+    while IFS='=' read -r key value; do
+        case "$key" in
+            DBCORE_CLUSTER_NAME|DBCORE_CLUSTER_BASE|DBCORE_CLUSTER_DATA|DBCORE_CLUSTER_LOG|PGHOST|PGPORT|PGUSER)
+                printf -v "$key" '%s' "$value"
+                export "${key?}"
+                ;;
+        esac
+    done <"$file"
+    export PGDATABASE=postgres
+}
+
+# cluster_running: true when the current cluster's postmaster answers.
+cluster_running() {
+    [[ -n "${DBCORE_CLUSTER_DATA:-}" && -f "$DBCORE_CLUSTER_DATA/postmaster.pid" ]] || return 1
+    "$(pg_bin pg_isready)" -q -h "$PGHOST" -p "$PGPORT" >/dev/null 2>&1
+}
+
+# --------------------------------------------------------------------------
+# Command line: bash tools/lib.sh stop DIR | list
+# --------------------------------------------------------------------------
+
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+    set -euo pipefail
+    case "${1:-}" in
+        stop)
+            [[ $# -eq 2 ]] || die "usage: $0 stop BASEDIR"
+            _dbcore_stop_dir "${2%/}"
+            ok "stopped and removed ${2%/}"
+            ;;
+        list)
+            shopt -s nullglob
+            for d in /tmp/dbcore-*.*/ "${TMPDIR:-/tmp}"/dbcore-*.*/; do
+                [[ -d "$d/data" ]] || continue
+                if [[ -f "$d/data/postmaster.pid" ]]; then
+                    echo "running  ${d%/}  port $(sed -n 4p "$d/data/postmaster.pid")"
+                else
+                    echo "stopped  ${d%/}"
+                fi
+            done | sort -u
+            ;;
+        *)
+            echo "usage: bash $0 stop BASEDIR | list   (or source it from bash)" >&2
+            exit 2
+            ;;
+    esac
+fi
