@@ -162,6 +162,48 @@ SELECT id, updated_at = now() AS filled, updated_at = '2002-02-02' AS kept FROM 
 COMMIT;
 
 ------------------------------------------------------------------------------
+-- Row layouts: the timestamp is patched into a copy of the row; every other
+-- column must come through unchanged (NULLs, varlena and TOASTed values,
+-- dropped columns, odd alignments, a column missing from old rows)
+------------------------------------------------------------------------------
+CREATE TABLE layout (id int PRIMARY KEY, flag bool, small int2, note text, big text,
+                     junk int, ch char(3), num numeric, arr int[], updated_at timestamptz,
+                     tail int2);
+ALTER TABLE layout DROP COLUMN junk;
+INSERT INTO layout
+SELECT g, g % 2 = 0, g::int2,
+       CASE WHEN g % 3 = 0 THEN NULL ELSE 'note ' || g END,
+       CASE WHEN g % 4 = 0 THEN repeat(md5(g::text), 400) END,   -- out of line
+       CASE WHEN g % 5 = 0 THEN NULL ELSE 'x' END,
+       CASE WHEN g % 2 = 0 THEN g * 1.5 END,
+       CASE WHEN g % 7 = 0 THEN NULL ELSE ARRAY[g, g + 1] END,
+       CASE WHEN g % 6 = 0 THEN NULL ELSE '2000-01-01'::timestamptz END,
+       CASE WHEN g % 8 = 0 THEN NULL ELSE 7 END
+  FROM generate_series(1, 48) g;
+ALTER TABLE layout ADD COLUMN added_later int DEFAULT 42;   -- missing from old rows
+CREATE TABLE layout_before AS SELECT * FROM layout;
+SELECT dbcore.attach_updated_at('layout');
+BEGIN;
+UPDATE layout SET small = small;          -- nothing else changes
+SELECT count(*) AS rows, count(*) FILTER (WHERE updated_at = now()) AS stamped FROM layout;
+SELECT count(*) AS rows_with_other_columns_changed
+  FROM layout l JOIN layout_before b USING (id)
+ WHERE (l.flag, l.small, l.note, l.big, l.ch, l.num, l.arr, l.tail, l.added_later)
+       IS DISTINCT FROM (b.flag, b.small, b.note, b.big, b.ch, b.num, b.arr, b.tail, b.added_later);
+COMMIT;
+-- timestamp without time zone through the same path
+ALTER TABLE layout ALTER COLUMN updated_at TYPE timestamp;
+BEGIN;
+UPDATE layout SET note = note;
+SELECT count(*) FILTER (WHERE updated_at = now()::timestamp) AS stamped_local FROM layout;
+SELECT count(*) AS rows_with_other_columns_changed
+  FROM layout l JOIN layout_before b USING (id)
+ WHERE (l.flag, l.small, l.note, l.big, l.ch, l.num, l.arr, l.tail, l.added_later)
+       IS DISTINCT FROM (b.flag, b.small, b.note, b.big, b.ch, b.num, b.arr, b.tail, b.added_later);
+COMMIT;
+DROP TABLE layout, layout_before;
+
+------------------------------------------------------------------------------
 -- Misuse: each is an error with a SQLSTATE and a hint
 ------------------------------------------------------------------------------
 \set VERBOSITY default

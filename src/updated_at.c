@@ -361,6 +361,68 @@ updated_at_row_changed(HeapTuple oldtuple, HeapTuple newtuple,
 	return false;
 }
 
+/*
+ * Byte offset of attribute attnum within the data area of tuple, which must
+ * hold a non-NULL value for it.  Walks the columns before it the way
+ * heap_deform_tuple does, or uses the cached offset when the row has no
+ * NULLs and only fixed-width columns come first.
+ */
+static uint32
+updated_at_attr_offset(HeapTuple tuple, TupleDesc tupdesc, int attnum)
+{
+	HeapTupleHeader tup = tuple->t_data;
+	char	   *tp = (char *) tup + tup->t_hoff;
+	bool		hasnulls = HeapTupleHasNulls(tuple);
+	Form_pg_attribute target = TupleDescAttr(tupdesc, attnum - 1);
+	uint32		off = 0;
+	int			i;
+
+	if (!hasnulls && target->attcacheoff >= 0)
+		return target->attcacheoff;
+
+	for (i = 0; i < attnum - 1; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(tupdesc, i);
+
+		if (hasnulls && att_isnull(i, tup->t_bits))
+			continue;
+		off = att_align_pointer(off, att->attalign, att->attlen, tp + off);
+		off = att_addlength_pointer(off, att->attlen, tp + off);
+	}
+	return att_align_nominal(off, target->attalign);
+}
+
+/*
+ * Return a copy of tuple with attribute attnum set to value.  A timestamp is
+ * fixed-width, so when the row already holds a value for the column the copy
+ * is patched in place: much cheaper than heap_modify_tuple_by_cols, which
+ * takes the whole row apart and forms it again.  A NULL or physically
+ * missing column changes the row's layout and takes the general path.
+ */
+static HeapTuple
+updated_at_set_column(HeapTuple tuple, TupleDesc tupdesc, int attnum,
+					  Datum value)
+{
+	Form_pg_attribute att = TupleDescAttr(tupdesc, attnum - 1);
+	HeapTuple	copy;
+	char	   *dest;
+	bool		isnull = false;
+
+	if (attnum > HeapTupleHeaderGetNatts(tuple->t_data) ||
+		heap_attisnull(tuple, attnum, tupdesc))
+		return heap_modify_tuple_by_cols(tuple, tupdesc, 1, &attnum,
+										 &value, &isnull);
+
+	copy = heap_copytuple(tuple);
+	dest = (char *) copy->t_data + copy->t_data->t_hoff +
+		updated_at_attr_offset(copy, tupdesc, attnum);
+	if (att->attbyval)
+		store_att_byval(dest, value, att->attlen);
+	else
+		memcpy(dest, DatumGetPointer(value), att->attlen);
+	return copy;
+}
+
 Datum
 dbcore_updated_at(PG_FUNCTION_ARGS)
 {
@@ -369,7 +431,6 @@ dbcore_updated_at(PG_FUNCTION_ARGS)
 	TupleDesc	tupdesc;
 	HeapTuple	newtuple;
 	Datum		value;
-	bool		isnull = false;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -437,7 +498,6 @@ dbcore_updated_at(PG_FUNCTION_ARGS)
 	}
 
 	value = updated_at_value(state);
-	newtuple = heap_modify_tuple_by_cols(newtuple, tupdesc, 1, &state->attnum,
-										 &value, &isnull);
-	return PointerGetDatum(newtuple);
+	return PointerGetDatum(updated_at_set_column(newtuple, tupdesc,
+												 state->attnum, value));
 }
