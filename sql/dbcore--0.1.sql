@@ -233,10 +233,14 @@ COMMENT ON FUNCTION @extschema@.detach_updated_at(pg_catalog.regclass) IS
 -- Opt-in: attach the trigger to new tables (SET dbcore.auto_updated_at = on)
 ------------------------------------------------------------------------------
 
+-- SECURITY DEFINER so that a role creating a table needs no privileges on
+-- schema dbcore: the function only ever attaches dbcore's own trigger to the
+-- table that was just created, found through pg_event_trigger_ddl_commands().
 CREATE FUNCTION @extschema@.auto_attach_updated_at()
 RETURNS event_trigger
 LANGUAGE plpgsql
 VOLATILE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $function$
 DECLARE
@@ -270,6 +274,8 @@ BEGIN
     END LOOP;
 END;
 $function$;
+
+REVOKE ALL ON FUNCTION @extschema@.auto_attach_updated_at() FROM PUBLIC;
 
 COMMENT ON FUNCTION @extschema@.auto_attach_updated_at() IS
   'Event trigger function: when dbcore.auto_updated_at is on, attaches dbcore.updated_at() to each new table with an updated_at column';

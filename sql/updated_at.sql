@@ -516,6 +516,23 @@ SELECT c.relname, count(t.oid) AS updated_at_triggers
     ON t.tgrelid = c.oid AND t.tgfoid = 'dbcore.updated_at()'::regprocedure
  WHERE c.relname LIKE 'auto\_%' AND c.relkind IN ('r', 'p')
  GROUP BY c.relname ORDER BY c.relname;
+-- A role without any privilege on schema dbcore gets the trigger too.
+CREATE ROLE dbcore_test_plain;
+GRANT CREATE ON SCHEMA public TO dbcore_test_plain;
+SET ROLE dbcore_test_plain;
+SET dbcore.auto_updated_at = on;
+CREATE TABLE auto_plain (id int, v int, updated_at timestamptz);
+INSERT INTO auto_plain VALUES (1, 0, NULL);
+BEGIN;
+UPDATE auto_plain SET v = 1;
+SELECT updated_at = now() AS stamped FROM auto_plain;
+COMMIT;
+SELECT dbcore.detach_updated_at('auto_plain');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+DROP TABLE auto_plain;
+RESET ROLE;
+REVOKE CREATE ON SCHEMA public FROM dbcore_test_plain;
+DROP ROLE dbcore_test_plain;
 RESET dbcore.auto_updated_at;
 -- Settings under the reserved prefix are checked.
 SET dbcore.auto_updated_at = 'maybe';
