@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Shell test: README command 1 (tools/demo.sh) works end to end and stops
+# cleanly.  Runs the demo under a private TMPDIR so it can never touch a demo
+# cluster the user has running.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+tmp="$(mktemp -d)"
+chmod 755 "$tmp"          # the postgres OS user must reach the cluster dir
+log="$tmp/demo.log"
+cleanup() {
+    TMPDIR="$tmp" bash "$root/tools/demo.sh" stop >/dev/null 2>&1 || true
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+fail() { echo "not ok - $*"; echo "--- demo output:"; cat "$log" 2>/dev/null || true; exit 1; }
+
+TMPDIR="$tmp" bash "$root/tools/demo.sh" --no-deps >"$log" 2>&1 || fail "tools/demo.sh exited non-zero"
+echo "ok - tools/demo.sh ran"
+
+grep -q "Connect:  psql -h" "$log" || fail "demo does not say how to connect"
+grep -q "Stop:     tools/demo.sh stop" "$log" || fail "demo does not say how to stop"
+echo "ok - demo says how to connect and stop"
+
+# Connect the way the demo says and check its work.
+conn=$(sed -n 's/^  Connect:  psql \(.*\)$/\1/p' "$log")
+[[ -n "$conn" ]] || fail "no connect line"
+# shellcheck disable=SC2086  # the demo's connection words, split on purpose
+got=$(psql -X -At $conn -c "SELECT count(*) FROM pg_trigger WHERE tgname = 'dbcore_updated_at'
+                              AND tgrelid::regclass::text IN ('businesses','users','conversations','messages')")
+[[ "$got" == 4 ]] || fail "expected the trigger on 4 demo tables, found $got"
+echo "ok - the four demo tables have the trigger"
+
+# shellcheck disable=SC2086
+moved=$(psql -X -At $conn -c "SELECT updated_at > created_at FROM conversations WHERE status = 'closed'")
+[[ "$moved" == t ]] || fail "the updated conversation's updated_at did not move (got '$moved')"
+echo "ok - updated_at moved on the updated row"
+
+TMPDIR="$tmp" bash "$root/tools/demo.sh" stop >/dev/null 2>&1 || fail "tools/demo.sh stop failed"
+TMPDIR="$tmp" bash "$root/tools/demo.sh" status >/dev/null 2>&1 && fail "demo cluster still running after stop"
+echo "ok - tools/demo.sh stop stopped it"
