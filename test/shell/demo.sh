@@ -7,6 +7,9 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 tmp="$(mktemp -d)"
 chmod 755 "$tmp"          # the postgres OS user must reach the cluster dir
 log="$tmp/demo.log"
+# The test runner's own cluster settings must not leak into the demo.
+unset DBCORE_CLUSTER_NAME DBCORE_CLUSTER_BASE DBCORE_CLUSTER_DATA DBCORE_CLUSTER_LOG \
+      PGHOST PGPORT PGDATABASE
 cleanup() {
     TMPDIR="$tmp" bash "$root/tools/demo.sh" stop >/dev/null 2>&1 || true
     rm -rf "$tmp"
