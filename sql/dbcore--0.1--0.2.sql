@@ -63,10 +63,32 @@ LANGUAGE C STABLE PARALLEL SAFE LEAKPROOF;
 COMMENT ON FUNCTION @extschema@.current_client_id_int() IS
   'The current client as an integer; raises insufficient_privilege when no client scope is set';
 
+CREATE FUNCTION @extschema@.set_client_token(token pg_catalog.text)
+RETURNS pg_catalog.text
+AS 'MODULE_PATHNAME', 'dbcore_set_client_token'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION @extschema@.set_client_token(pg_catalog.text) IS
+  'Verifies a signed client token and sets its client for the rest of the transaction (SET LOCAL dbcore.client_id); returns the client id; pass the token as a bind parameter';
+
+CREATE FUNCTION @extschema@.mint_client_token(
+    client_id pg_catalog.text,
+    ttl pg_catalog.interval DEFAULT '5 minutes',
+    key_id pg_catalog.text DEFAULT NULL)
+RETURNS pg_catalog.text
+AS 'MODULE_PATHNAME', 'dbcore_mint_client_token'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+COMMENT ON FUNCTION @extschema@.mint_client_token(pg_catalog.text, pg_catalog.interval, pg_catalog.text) IS
+  'Superusers only: a client token for client_id, valid for ttl, signed with key key_id of dbcore.signing_keys (default: the first)';
+
+REVOKE ALL ON FUNCTION @extschema@.mint_client_token(pg_catalog.text, pg_catalog.interval, pg_catalog.text) FROM PUBLIC;
+
 GRANT EXECUTE ON FUNCTION
     @extschema@.set_client(pg_catalog.uuid),
     @extschema@.set_client(pg_catalog.int8),
     @extschema@.set_client(pg_catalog.text),
+    @extschema@.set_client_token(pg_catalog.text),
     @extschema@.current_client_id(),
     @extschema@.current_client_id_text(),
     @extschema@.current_client_id_bigint(),
