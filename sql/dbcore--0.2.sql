@@ -876,3 +876,140 @@ GRANT EXECUTE ON FUNCTION
     @extschema@.enable_tenant_scoping(pg_catalog.regclass, pg_catalog.name),
     @extschema@.disable_tenant_scoping(pg_catalog.regclass)
   TO PUBLIC;
+
+------------------------------------------------------------------------------
+-- Guard rails: event triggers
+------------------------------------------------------------------------------
+
+-- Run by dbcore.tenant_ddl_end() as the extension's owner after every DDL
+-- command: scope partitions created or attached under scoped partitioned
+-- tables, and give detached partitions a row guard of their own.
+CREATE FUNCTION @extschema@._tenant_after_ddl()
+RETURNS void
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+    r    record;
+    root pg_catalog.regclass;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM @extschema@.tenant_tables) THEN
+        RETURN;
+    END IF;
+
+    -- Detached partitions (and what lies below them), outermost first.
+    FOR r IN
+        SELECT s.tbl, s.column_name
+          FROM @extschema@.tenant_tables s
+          JOIN pg_catalog.pg_class c ON c.oid = s.tbl
+         WHERE s.root IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_partition_ancestors(s.tbl) a
+                            WHERE a.relid = s.root)
+         ORDER BY (SELECT pg_catalog.count(*) FROM pg_catalog.pg_partition_ancestors(s.tbl)), s.tbl
+    LOOP
+        PERFORM @extschema@._tenant_scope_one(r.tbl, r.column_name);
+        SELECT a.relid INTO root
+          FROM pg_catalog.pg_partition_ancestors(r.tbl) WITH ORDINALITY AS a(relid, n)
+          JOIN @extschema@.tenant_tables x ON x.tbl = a.relid
+         WHERE a.relid <> r.tbl
+         ORDER BY a.n
+         LIMIT 1;
+        PERFORM @extschema@._tenant_register(r.tbl, r.column_name, root);
+    END LOOP;
+
+    -- Partitions created or attached under a scoped partitioned table.
+    FOR r IN
+        SELECT DISTINCT ON (t.level, t.relid) t.relid AS tbl, s.column_name, s.tbl AS root
+          FROM @extschema@.tenant_tables s
+          JOIN pg_catalog.pg_class c ON c.oid = s.tbl AND c.relkind = 'p'
+         CROSS JOIN LATERAL pg_catalog.pg_partition_tree(s.tbl) t
+         WHERE t.relid <> s.tbl
+           AND NOT EXISTS (SELECT 1 FROM @extschema@.tenant_tables x WHERE x.tbl = t.relid)
+         ORDER BY t.level, t.relid, s.tbl
+    LOOP
+        PERFORM @extschema@._tenant_scope_one(r.tbl, r.column_name);
+        PERFORM @extschema@._tenant_register(r.tbl, r.column_name, r.root);
+    END LOOP;
+END;
+$function$;
+
+COMMENT ON FUNCTION @extschema@._tenant_after_ddl() IS
+  'Internal, run by the guard-rail event trigger after each DDL command: scopes new and attached partitions of scoped tables, re-guards detached ones';
+
+REVOKE ALL ON FUNCTION @extschema@._tenant_after_ddl() FROM PUBLIC;
+
+-- Run by dbcore.tenant_ddl_start() as the extension's owner before ALTER
+-- TABLE parent ATTACH PARTITION part: a row guard of part's own would clash
+-- with the clone of parent's guard, so it goes (the clone replaces it).
+CREATE FUNCTION @extschema@._tenant_before_attach(
+    parent pg_catalog.regclass,
+    part pg_catalog.regclass)
+RETURNS void
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $function$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g
+                WHERE g.tgrelid = parent AND g.tgname = 'dbcore_tenant_guard'
+                  AND g.tgfoid = '@extschema@.tenant_row_guard()'::pg_catalog.regprocedure)
+       AND EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g
+                    WHERE g.tgrelid = part AND g.tgname = 'dbcore_tenant_guard'
+                      AND g.tgparentid = 0
+                      AND g.tgfoid = '@extschema@.tenant_row_guard()'::pg_catalog.regprocedure) THEN
+        EXECUTE pg_catalog.format('DROP TRIGGER dbcore_tenant_guard ON %s', part);
+    END IF;
+END;
+$function$;
+
+COMMENT ON FUNCTION @extschema@._tenant_before_attach(pg_catalog.regclass, pg_catalog.regclass) IS
+  'Internal, run by the guard-rail event trigger before ATTACH PARTITION: drops the row guard of a scoped table about to receive its new parent''s clone';
+
+REVOKE ALL ON FUNCTION @extschema@._tenant_before_attach(pg_catalog.regclass, pg_catalog.regclass) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.tenant_ddl_start()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'dbcore_tenant_ddl_start'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION @extschema@.tenant_ddl_start() IS
+  'Event trigger function (ddl_command_start): notes the problems scoped tables have before a DDL command by a role without system-level authorization';
+
+CREATE FUNCTION @extschema@.tenant_ddl_end()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'dbcore_tenant_ddl_end'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION @extschema@.tenant_ddl_end() IS
+  'Event trigger function (ddl_command_end): scopes new partitions of scoped tables, then refuses a command that weakened a scoped table unless its role has system-level authorization';
+
+CREATE FUNCTION @extschema@.tenant_sql_drop()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'dbcore_tenant_sql_drop'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION @extschema@.tenant_sql_drop() IS
+  'Event trigger function (sql_drop): removes dropped tables from dbcore.tenant_tables';
+
+CREATE EVENT TRIGGER dbcore_tenant_ddl_start
+  ON ddl_command_start
+  EXECUTE FUNCTION @extschema@.tenant_ddl_start();
+
+COMMENT ON EVENT TRIGGER dbcore_tenant_ddl_start IS
+  'dbcore guard rails: notes the state of tenant-scoped tables before each DDL command';
+
+CREATE EVENT TRIGGER dbcore_tenant_ddl_end
+  ON ddl_command_end
+  EXECUTE FUNCTION @extschema@.tenant_ddl_end();
+
+COMMENT ON EVENT TRIGGER dbcore_tenant_ddl_end IS
+  'dbcore guard rails: keeps tenant-scoped tables (and their partitions) intact after each DDL command';
+
+CREATE EVENT TRIGGER dbcore_tenant_sql_drop
+  ON sql_drop
+  EXECUTE FUNCTION @extschema@.tenant_sql_drop();
+
+COMMENT ON EVENT TRIGGER dbcore_tenant_sql_drop IS
+  'dbcore guard rails: forgets dropped tenant-scoped tables';
+

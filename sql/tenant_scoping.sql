@@ -467,10 +467,136 @@ SELECT tbl, column_name FROM dbcore.tenant_tables ORDER BY tbl::text;
 RESET ROLE;
 
 ------------------------------------------------------------------------------
+-- Guard rails: the owner cannot weaken a scoped table
+------------------------------------------------------------------------------
+SET ROLE regress_dbcore_app;
+ALTER TABLE orders DISABLE ROW LEVEL SECURITY;
+\echo :LAST_ERROR_SQLSTATE
+ALTER TABLE orders NO FORCE ROW LEVEL SECURITY;
+DROP POLICY dbcore_tenant_isolation ON orders;
+DROP POLICY dbcore_tenant_access ON orders;
+ALTER POLICY dbcore_tenant_isolation ON orders USING (true);
+ALTER POLICY dbcore_tenant_isolation ON orders WITH CHECK (true);
+ALTER POLICY dbcore_tenant_isolation ON orders TO regress_dbcore_other;
+ALTER POLICY dbcore_tenant_access ON orders RENAME TO renamed;
+DROP TRIGGER dbcore_tenant_guard ON orders;
+DROP TRIGGER dbcore_tenant_truncate_guard ON orders;
+ALTER TABLE orders DISABLE TRIGGER dbcore_tenant_guard;
+ALTER TABLE orders DISABLE TRIGGER ALL;
+ALTER TABLE orders DISABLE TRIGGER USER;
+ALTER TABLE orders ENABLE REPLICA TRIGGER dbcore_tenant_truncate_guard;
+ALTER TRIGGER dbcore_tenant_guard ON orders RENAME TO renamed;
+CREATE OR REPLACE TRIGGER dbcore_tenant_guard BEFORE INSERT ON orders
+  FOR EACH ROW EXECUTE FUNCTION dbcore.tenant_row_guard('client_id');
+ALTER TABLE orders DROP COLUMN client_id CASCADE;
+ALTER TABLE orders ALTER COLUMN client_id DROP NOT NULL;
+ALTER TABLE orders RENAME COLUMN client_id TO cid;
+ALTER TABLE orders ALTER COLUMN client_id TYPE text;
+-- nothing changed
+SELECT * FROM dbcore.tenant_scoping_problems();
+-- ... while DDL that keeps the scoping intact works, including an own
+-- policy (which can only narrow) and a repeated ENABLE
+ALTER TABLE orders ADD COLUMN note text;
+CREATE INDEX orders_client_idx ON orders (client_id, id);
+CREATE POLICY only_a ON orders AS RESTRICTIVE USING (item LIKE 'a%');
+DROP POLICY only_a ON orders;
+ALTER TABLE orders ENABLE ROW LEVEL SECURITY;
+ALTER TABLE orders ENABLE TRIGGER ALL;
+COMMENT ON TABLE orders IS 'scoped';
+ALTER TABLE orders RENAME TO orders2;
+ALTER TABLE orders2 RENAME TO orders;
+SELECT * FROM dbcore.tenant_scoping_problems();
+
+-- A role with BYPASSRLS may weaken it; the owner's other DDL keeps working
+-- meanwhile, and the owner can repair the table.
+SET ROLE regress_dbcore_sys;
+ALTER TABLE tenant_test.orders NO FORCE ROW LEVEL SECURITY;
+ALTER TABLE tenant_test.orders DISABLE TRIGGER dbcore_tenant_truncate_guard;
+SELECT * FROM dbcore.tenant_scoping_problems();
+SET ROLE regress_dbcore_app;
+ALTER TABLE big_items ADD COLUMN note text;
+CREATE TABLE unrelated (x int);
+ALTER TABLE orders ADD COLUMN note2 text;
+-- but not make it worse
+ALTER TABLE orders DISABLE ROW LEVEL SECURITY;
+SELECT dbcore.enable_tenant_scoping('orders');
+SELECT * FROM dbcore.tenant_scoping_problems();
+
+-- Roles without any right on schema dbcore run their DDL undisturbed.
+RESET ROLE;
+CREATE SCHEMA other_test AUTHORIZATION regress_dbcore_other;
+REVOKE USAGE ON SCHEMA dbcore FROM regress_dbcore_other;
+SET ROLE regress_dbcore_other;
+CREATE TABLE other_test.things (client_id uuid, x int);
+ALTER TABLE other_test.things ADD COLUMN y int;
+DROP TABLE other_test.things;
+SELECT dbcore.current_client_id();
+RESET ROLE;
+DROP SCHEMA other_test;
+SET ROLE regress_dbcore_app;
+
+-- Dropping a scoped table just forgets it.
+CREATE TABLE doomed (client_id uuid);
+SELECT dbcore.enable_tenant_scoping('doomed');
+DROP TABLE doomed;
+SELECT tbl FROM dbcore.tenant_tables ORDER BY tbl::text;
+
+------------------------------------------------------------------------------
+-- Partitions created, attached and detached later
+------------------------------------------------------------------------------
+CREATE TABLE ledger (client_id uuid NOT NULL, period int NOT NULL, amount int)
+  PARTITION BY RANGE (period);
+CREATE TABLE ledger_1 PARTITION OF ledger FOR VALUES FROM (1) TO (2);
+SELECT dbcore.enable_tenant_scoping('ledger');
+CREATE TABLE ledger_2 PARTITION OF ledger FOR VALUES FROM (2) TO (3);
+CREATE TABLE ledger_3 (client_id uuid NOT NULL, period int NOT NULL, amount int);
+ALTER TABLE ledger ATTACH PARTITION ledger_3 FOR VALUES FROM (3) TO (4);
+CREATE TABLE ledger_4 PARTITION OF ledger FOR VALUES FROM (4) TO (6) PARTITION BY RANGE (period);
+CREATE TABLE ledger_4a PARTITION OF ledger_4 FOR VALUES FROM (4) TO (5);
+SELECT tbl, root FROM dbcore.tenant_tables WHERE tbl::text LIKE 'ledger%' ORDER BY tbl::text;
+SELECT * FROM dbcore.tenant_scoping_problems();
+BEGIN;
+SELECT dbcore.set_client('11111111-1111-1111-1111-111111111111'::uuid);
+INSERT INTO ledger (period, amount) VALUES (2, 20), (3, 30), (4, 40);
+SELECT dbcore.set_client('22222222-2222-2222-2222-222222222222'::uuid);
+INSERT INTO ledger (period, amount) VALUES (2, 21), (3, 31), (4, 41);
+SELECT period, amount FROM ledger ORDER BY period;
+SELECT amount FROM ledger_2;
+SELECT amount FROM ledger_3;
+SELECT amount FROM ledger_4a;
+COMMIT;
+-- a detached partition stays scoped, with a row guard of its own
+ALTER TABLE ledger DETACH PARTITION ledger_3;
+SELECT tbl, root FROM dbcore.tenant_tables WHERE tbl::text = 'ledger_3';
+SELECT t.tgname, t.tgparentid <> 0 AS cloned FROM pg_catalog.pg_trigger t
+ WHERE t.tgrelid = 'ledger_3'::regclass ORDER BY 1;
+SELECT * FROM dbcore.tenant_scoping_problems();
+BEGIN;
+SELECT dbcore.set_client('22222222-2222-2222-2222-222222222222'::uuid);
+INSERT INTO ledger_3 (period, amount) VALUES (3, 32);
+SELECT amount FROM ledger_3 ORDER BY amount;
+COMMIT;
+-- and can be attached again
+ALTER TABLE ledger ATTACH PARTITION ledger_3 FOR VALUES FROM (3) TO (4);
+SELECT t.tgname, t.tgparentid <> 0 AS cloned FROM pg_catalog.pg_trigger t
+ WHERE t.tgrelid = 'ledger_3'::regclass ORDER BY 1;
+SELECT * FROM dbcore.tenant_scoping_problems();
+-- a partition's own pieces are guarded too
+ALTER TABLE ledger_2 NO FORCE ROW LEVEL SECURITY;
+DROP POLICY dbcore_tenant_access ON ledger_4a;
+ALTER TABLE ledger_2 DISABLE TRIGGER dbcore_tenant_guard;
+DROP TABLE ledger_2;
+SELECT count(*) FROM dbcore.tenant_tables WHERE tbl::text LIKE 'ledger%';
+
+------------------------------------------------------------------------------
 -- Clean up
 ------------------------------------------------------------------------------
+RESET ROLE;
 RESET search_path;
+SET client_min_messages = warning;
 DROP SCHEMA tenant_test CASCADE;
+RESET client_min_messages;
+SELECT count(*) FROM dbcore.tenant_tables;
 DROP OWNED BY regress_dbcore_app, regress_dbcore_other, regress_dbcore_sys;
 DROP ROLE regress_dbcore_sys;
 DROP ROLE regress_dbcore_app;

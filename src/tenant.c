@@ -42,8 +42,11 @@
 #include "access/parallel.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "nodes/parsenodes.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
+#include "commands/event_trigger.h"
+#include "commands/extension.h"
 #include "commands/trigger.h"
 #include "common/hmac.h"
 #include "common/sha2.h"
@@ -135,6 +138,24 @@ typedef struct ClientScope
 } ClientScope;
 
 static ClientScope scope;
+
+/*
+ * Guard rails: for each DDL command being run (they nest), the problems the
+ * scoped tables had when it started, so that its end can tell which ones it
+ * introduced.  Allocated in TopTransactionContext; forgotten at the end of
+ * the transaction, and frames of an aborted subtransaction are dropped.
+ */
+typedef struct DdlFrame
+{
+	int			nestlevel;		/* transaction nesting level at the start */
+	bool		check;			/* false: the role has system authorization */
+	List	   *problems;		/* "relid/check name" strings */
+} DdlFrame;
+
+static List *ddl_frames = NIL;
+
+/* True while dbcore's own event trigger code runs DDL or queries. */
+static bool in_guard_rails = false;
 
 /* ----------------------------------------------------------------
  * Parsing client ids
@@ -828,9 +849,37 @@ tenant_xact_callback(XactEvent event, void *arg)
 	 */
 	if (IsParallelWorker())
 		return;
-	if ((event == XACT_EVENT_PRE_COMMIT || event == XACT_EVENT_PRE_PREPARE) &&
-		scope.id != NULL && !session_scope)
-		clear_session_client_id();
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
+			if (scope.id != NULL && !session_scope)
+				clear_session_client_id();
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PREPARE:
+			ddl_frames = NIL;	/* freed with TopTransactionContext */
+			in_guard_rails = false;
+			break;
+		default:
+			break;
+	}
+}
+
+/* An aborted subtransaction takes the DDL frames it pushed with it. */
+static void
+tenant_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						SubTransactionId parentSubid, void *arg)
+{
+	int			level;
+
+	if (event != SUBXACT_EVENT_ABORT_SUB)
+		return;
+	level = GetCurrentTransactionNestLevel();
+	while (ddl_frames != NIL &&
+		   ((DdlFrame *) llast(ddl_frames))->nestlevel >= level)
+		ddl_frames = list_delete_last(ddl_frames);
 }
 
 /*
@@ -903,6 +952,7 @@ dbcore_tenant_init(void)
 							   check_client_id, assign_client_id, NULL);
 
 	RegisterXactCallback(tenant_xact_callback, NULL);
+	RegisterSubXactCallback(tenant_subxact_callback, NULL);
 
 	clear_stale_placeholder_scope();
 }
@@ -1760,4 +1810,297 @@ dbcore_tenant_unregister(PG_FUNCTION_ARGS)
 	SPI_finish();
 	unelevate(&e);
 	PG_RETURN_BOOL(removed);
+}
+
+/* ----------------------------------------------------------------
+ * Guard rails: event triggers
+ *
+ * After every DDL command, the scoped tables in dbcore.tenant_tables must
+ * still be intact (dbcore.tenant_scoping_problems() lists what is not).  A
+ * command run by a role without system-level authorization must not add a
+ * problem; problems that were there before it started (left by a superuser,
+ * say) are not its doing, so unrelated DDL keeps working.  Also at the end
+ * of every DDL command, new and attached partitions of scoped partitioned
+ * tables are scoped, and detached ones keep their guard.  These functions
+ * run their SQL as the registry's owner with a pinned search_path: the
+ * invoking role may have no rights on schema dbcore at all.
+ * ----------------------------------------------------------------
+ */
+
+static void
+require_event_trigger(FunctionCallInfo fcinfo, const char *funcname)
+{
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function %s was not called by event trigger manager",
+						funcname)));
+}
+
+/* The problems of all scoped tables, as "relid/check name" keys. */
+static List *
+current_problems(const char *nspname, List **details)
+{
+	List	   *keys = NIL;
+	int			ret;
+	uint64		i;
+
+	ret = SPI_execute(psprintf("SELECT p.tbl::pg_catalog.oid, p.check_name, p.tbl::pg_catalog.text, p.detail "
+							   "FROM %s.tenant_scoping_problems() p", nspname),
+					  false, 0);	/* not read-only: see this command's changes */
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+		keys = lappend(keys, psprintf("%s/%s", SPI_getvalue(tup, desc, 1),
+									  SPI_getvalue(tup, desc, 2)));
+		if (details)
+			*details = lappend(*details,
+							   list_make2(pstrdup(SPI_getvalue(tup, desc, 3)),
+										  pstrdup(SPI_getvalue(tup, desc, 4))));
+		MemoryContextSwitchTo(old);
+	}
+	return keys;
+}
+
+static bool
+key_in_list(List *keys, const char *key)
+{
+	ListCell   *lc;
+
+	foreach(lc, keys)
+		if (strcmp((const char *) lfirst(lc), key) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * ALTER TABLE ... ATTACH PARTITION: a table that was scoped on its own (a
+ * detached partition, say) has a row guard of its own, which would clash
+ * with the clone of the scoped parent's guard that PostgreSQL is about to
+ * create.  Drop it first; the clone takes its place.  (If the command then
+ * fails, the transaction rolls the drop back.)
+ */
+/* The (parent, partition) pairs an ALTER TABLE ... ATTACH PARTITION names. */
+pg_noinline static List *
+attach_targets(Node *parsetree)
+{
+	AlterTableStmt *stmt;
+	ListCell   *lc;
+	List	   *pairs = NIL;
+
+	if (parsetree == NULL || !IsA(parsetree, AlterTableStmt))
+		return NIL;
+	stmt = (AlterTableStmt *) parsetree;
+	foreach(lc, stmt->cmds)
+	{
+		AlterTableCmd *cmd = (AlterTableCmd *) lfirst(lc);
+		Oid			parent;
+		Oid			part;
+
+		if (cmd->subtype != AT_AttachPartition || cmd->def == NULL ||
+			!IsA(cmd->def, PartitionCmd))
+			continue;
+		/* with the caller's search_path, as the command itself will */
+		parent = RangeVarGetRelid(stmt->relation, NoLock, true);
+		part = RangeVarGetRelid(((PartitionCmd *) cmd->def)->name, NoLock, true);
+		if (OidIsValid(parent) && OidIsValid(part))
+			pairs = lappend(pairs, list_make2_oid(parent, part));
+	}
+	return pairs;
+}
+
+static void
+prepare_attach(List *pairs, const char *nspname)
+{
+	ListCell   *lc;
+
+	foreach(lc, pairs)
+	{
+		List	   *pair = (List *) lfirst(lc);
+		Oid			argtypes[2] = {REGCLASSOID, REGCLASSOID};
+		Datum		values[2];
+		int			ret;
+
+		values[0] = ObjectIdGetDatum(linitial_oid(pair));
+		values[1] = ObjectIdGetDatum(lsecond_oid(pair));
+		ret = SPI_execute_with_args(psprintf("SELECT %s._tenant_before_attach($1, $2)", nspname),
+									2, argtypes, values, NULL, false, 0);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
+	}
+}
+
+/* dbcore.tenant_ddl_start(): ddl_command_start */
+PG_FUNCTION_INFO_V1(dbcore_tenant_ddl_start);
+Datum
+dbcore_tenant_ddl_start(PG_FUNCTION_ARGS)
+{
+	DdlFrame   *frame;
+	MemoryContext old;
+	Elevation	e;
+	List	   *attach;
+
+	require_event_trigger(fcinfo, "dbcore.tenant_ddl_start()");
+	if (in_guard_rails || creating_extension)
+		PG_RETURN_VOID();
+	attach = attach_targets(((EventTriggerData *) fcinfo->context)->parsetree);
+
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	frame = (DdlFrame *) palloc0(sizeof(DdlFrame));
+	frame->nestlevel = GetCurrentTransactionNestLevel();
+	frame->check = !has_system_authorization(GetUserId());
+	MemoryContextSwitchTo(old);
+
+	elevate(fcinfo, &e);
+	in_guard_rails = true;
+	PG_TRY();
+	{
+		SPI_connect();
+		prepare_attach(attach, e.nspname);
+		if (frame->check)
+			frame->problems = current_problems(e.nspname, NULL);
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		in_guard_rails = false;
+	}
+	PG_END_TRY();
+	unelevate(&e);
+
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	ddl_frames = lappend(ddl_frames, frame);
+	MemoryContextSwitchTo(old);
+	PG_RETURN_VOID();
+}
+
+/*
+ * The end-of-command work, as the registry's owner: scope new partitions,
+ * keep detached ones guarded, and (with check) list the problems now.
+ */
+static List *
+after_ddl(FunctionCallInfo fcinfo, bool check, List **details)
+{
+	Elevation	e;
+	List	   *volatile keys = NIL;
+
+	elevate(fcinfo, &e);
+	in_guard_rails = true;
+	PG_TRY();
+	{
+		int			ret;
+
+		SPI_connect();
+		ret = SPI_execute(psprintf("SELECT %s._tenant_after_ddl()", e.nspname),
+						  false, 0);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+		if (check)
+			keys = current_problems(e.nspname, details);
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		in_guard_rails = false;
+	}
+	PG_END_TRY();
+	unelevate(&e);
+	return keys;
+}
+
+/* dbcore.tenant_ddl_end(): ddl_command_end */
+PG_FUNCTION_INFO_V1(dbcore_tenant_ddl_end);
+Datum
+dbcore_tenant_ddl_end(PG_FUNCTION_ARGS)
+{
+	DdlFrame   *frame = NULL;
+	List	   *details = NIL;
+	List	   *now_keys;
+	ListCell   *lk;
+	ListCell   *ld;
+	const char *table = NULL;
+	StringInfoData what;
+
+	require_event_trigger(fcinfo, "dbcore.tenant_ddl_end()");
+	if (in_guard_rails || creating_extension)
+		PG_RETURN_VOID();
+
+	if (ddl_frames != NIL)
+	{
+		frame = (DdlFrame *) llast(ddl_frames);
+		ddl_frames = list_delete_last(ddl_frames);
+	}
+
+	/* No frame: the command started before dbcore's triggers existed. */
+	if (frame == NULL || !frame->check)
+	{
+		(void) after_ddl(fcinfo, false, NULL);
+		PG_RETURN_VOID();
+	}
+
+	now_keys = after_ddl(fcinfo, true, &details);
+	initStringInfo(&what);
+	forboth(lk, now_keys, ld, details)
+	{
+		List	   *d = (List *) lfirst(ld);
+
+		if (key_in_list(frame->problems, (const char *) lfirst(lk)))
+			continue;
+		/* Report the first table that got a new problem. */
+		if (table == NULL)
+			table = (const char *) linitial(d);
+		else if (strcmp(table, (const char *) linitial(d)) != 0)
+			continue;
+		appendStringInfo(&what, "%s%s", what.len > 0 ? "; " : "",
+						 (const char *) lsecond(d));
+	}
+	if (table != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to weaken tenant scoping of table %s", table),
+				 errdetail("After this command: %s.", what.data),
+				 errhint("Only a superuser or a role with BYPASSRLS may do this; or such a role first calls dbcore.disable_tenant_scoping().")));
+	PG_RETURN_VOID();
+}
+
+/* dbcore.tenant_sql_drop(): sql_drop; dropped tables leave the registry. */
+PG_FUNCTION_INFO_V1(dbcore_tenant_sql_drop);
+Datum
+dbcore_tenant_sql_drop(PG_FUNCTION_ARGS)
+{
+	Elevation	e;
+
+	require_event_trigger(fcinfo, "dbcore.tenant_sql_drop()");
+	if (in_guard_rails || creating_extension)
+		PG_RETURN_VOID();
+
+	elevate(fcinfo, &e);
+	in_guard_rails = true;
+	PG_TRY();
+	{
+		int			ret;
+
+		SPI_connect();
+		ret = SPI_execute(psprintf("DELETE FROM %s.%s r USING pg_catalog.pg_event_trigger_dropped_objects() d "
+								   "WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
+								   "AND d.objsubid OPERATOR(pg_catalog.=) 0 "
+								   "AND r.tbl::pg_catalog.oid OPERATOR(pg_catalog.=) d.objid",
+								   e.nspname, REGISTRY_TABLE),
+						  false, 0);
+		if (ret != SPI_OK_DELETE)
+			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		in_guard_rails = false;
+	}
+	PG_END_TRY();
+	unelevate(&e);
+	PG_RETURN_VOID();
 }
