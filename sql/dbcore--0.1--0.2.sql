@@ -752,3 +752,146 @@ CREATE EVENT TRIGGER dbcore_tenant_sql_drop
 COMMENT ON EVENT TRIGGER dbcore_tenant_sql_drop IS
   'dbcore guard rails: forgets dropped tenant-scoped tables';
 
+------------------------------------------------------------------------------
+-- tenant_audit: the holes a DBA should know about
+------------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.tenant_audit()
+RETURNS TABLE(problem pg_catalog.text, object pg_catalog.text, detail pg_catalog.text)
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, pg_temp
+AS $function$
+WITH scoped AS (
+    SELECT r.tbl AS relid, r.column_name, a.attnum, c.relowner
+      FROM @extschema@.tenant_tables r
+      JOIN pg_catalog.pg_class c ON c.oid = r.tbl
+      LEFT JOIN pg_catalog.pg_attribute a
+             ON a.attrelid = r.tbl AND a.attname = r.column_name
+            AND a.attnum > 0 AND NOT a.attisdropped
+), system_roles AS (
+    SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolsuper OR r.rolbypassrls
+)
+-- Tables with a client_id column that are not scoped.
+SELECT 'unscoped table' AS problem, c.oid::pg_catalog.regclass::pg_catalog.text AS object,
+       'has a "client_id" column but is not tenant-scoped; call dbcore.enable_tenant_scoping() on it' AS detail
+  FROM pg_catalog.pg_class c
+  JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attname = 'client_id'
+                                AND a.attnum > 0 AND NOT a.attisdropped
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind IN ('r', 'p', 'f')
+   AND n.nspname NOT IN ('pg_catalog', 'information_schema', '@extschema@')
+   AND n.nspname NOT LIKE 'pg\_toast%'
+   AND NOT EXISTS (SELECT 1 FROM @extschema@.tenant_tables r WHERE r.tbl = c.oid)
+UNION ALL
+-- Scoped tables whose scoping was altered (by a role allowed to), or that vanished.
+SELECT 'scoping altered', p.tbl::pg_catalog.text, p.detail
+  FROM @extschema@.tenant_scoping_problems() p
+UNION ALL
+SELECT 'stale registry entry', r.tbl::pg_catalog.oid::pg_catalog.text,
+       'dbcore.tenant_tables names a table that no longer exists'
+  FROM @extschema@.tenant_tables r
+ WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = r.tbl)
+UNION ALL
+-- Unique keys without the client column tell one client that another has a key.
+SELECT 'unique key without client column', s.relid::pg_catalog.text,
+       pg_catalog.format('index %s is unique without column "%s": a duplicate key reveals another client''s row; include the client column in the key',
+                         pg_catalog.quote_ident(ic.relname), s.column_name)
+  FROM scoped s
+  JOIN pg_catalog.pg_index i ON i.indrelid = s.relid AND i.indisunique
+  JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+ WHERE s.attnum IS NOT NULL AND NOT (s.attnum = ANY (i.indkey::pg_catalog.int2[]))
+UNION ALL
+-- Foreign keys are checked without row level security.
+SELECT 'foreign key without client column', s.relid::pg_catalog.text,
+       pg_catalog.format('foreign key %s references %s without column "%s": rows can point to, and probe for, another client''s rows',
+                         pg_catalog.quote_ident(k.conname), k.confrelid::pg_catalog.regclass, s.column_name)
+  FROM scoped s
+  JOIN pg_catalog.pg_constraint k ON k.conrelid = s.relid AND k.contype = 'f'
+ WHERE s.attnum IS NOT NULL AND NOT (s.attnum = ANY (k.conkey))
+UNION ALL
+SELECT 'foreign key without client column', k.conrelid::pg_catalog.regclass::pg_catalog.text,
+       pg_catalog.format('foreign key %s references tenant-scoped table %s without its column "%s"',
+                         pg_catalog.quote_ident(k.conname), s.relid, s.column_name)
+  FROM scoped s
+  JOIN pg_catalog.pg_constraint k ON k.confrelid = s.relid AND k.contype = 'f'
+ WHERE s.attnum IS NOT NULL AND NOT (s.attnum = ANY (k.confkey))
+   AND NOT EXISTS (SELECT 1 FROM scoped x WHERE x.relid = k.conrelid)
+UNION ALL
+-- Views run with their owner's rights (unless security_invoker); materialized
+-- views store rows outside of row level security.
+SELECT DISTINCT
+       CASE v.relkind WHEN 'm' THEN 'materialized view over scoped table' ELSE 'view bypasses row level security' END,
+       v.oid::pg_catalog.regclass::pg_catalog.text,
+       CASE v.relkind
+           WHEN 'm' THEN pg_catalog.format('reads %s; its rows are stored without row level security and shown to every role that may select from it', s.relid)
+           ELSE pg_catalog.format('reads %s as its owner %s, who bypasses row level security; make it security_invoker or give it another owner',
+                                  s.relid, pg_catalog.quote_ident(o.rolname))
+       END
+  FROM scoped s
+  JOIN pg_catalog.pg_depend d ON d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+                             AND d.refobjid = s.relid
+                             AND d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass
+  JOIN pg_catalog.pg_rewrite rw ON rw.oid = d.objid
+  JOIN pg_catalog.pg_class v ON v.oid = rw.ev_class AND v.oid <> s.relid
+  JOIN pg_catalog.pg_roles o ON o.oid = v.relowner
+ WHERE v.relkind = 'm'
+    OR (v.relkind = 'v' AND (o.rolsuper OR o.rolbypassrls)
+        AND NOT coalesce(pg_catalog.array_to_string(v.reloptions, ',') OPERATOR(pg_catalog.~*)
+                         '(^|,)security_invoker=(true|on|yes|1|t|y)(,|$)', false))
+UNION ALL
+-- Stored defaults for dbcore's tenant settings.
+SELECT 'stored setting', x.setting,
+       pg_catalog.format('%s stores %s for %s', x.setting,
+                         CASE x.setting WHEN 'dbcore.signing_keys' THEN 'a value (the secret, readable by everyone in pg_db_role_setting)'
+                                        ELSE pg_catalog.quote_literal(x.value) END,
+                         CASE WHEN s.setrole = 0 AND s.setdatabase = 0 THEN 'all roles and databases'
+                              WHEN s.setrole = 0 THEN pg_catalog.format('database %s', pg_catalog.quote_ident(db.datname))
+                              WHEN s.setdatabase = 0 THEN pg_catalog.format('role %s', pg_catalog.quote_ident(ro.rolname))
+                              ELSE pg_catalog.format('role %s in database %s', pg_catalog.quote_ident(ro.rolname),
+                                                     pg_catalog.quote_ident(db.datname)) END)
+  FROM pg_catalog.pg_db_role_setting s
+  LEFT JOIN pg_catalog.pg_database db ON db.oid = s.setdatabase
+  LEFT JOIN pg_catalog.pg_roles ro ON ro.oid = s.setrole
+ CROSS JOIN LATERAL pg_catalog.unnest(s.setconfig) AS u(item)
+ CROSS JOIN LATERAL (SELECT pg_catalog.split_part(u.item, '=', 1) AS setting,
+                            pg_catalog.substr(u.item, pg_catalog.strpos(u.item, '=') + 1) AS value) x
+ WHERE x.setting IN ('dbcore.client_id', 'dbcore.session_scope', 'dbcore.signing_keys', 'dbcore.token_max_ttl')
+   AND NOT (x.setting = 'dbcore.client_id' AND x.value = '')
+UNION ALL
+-- GRANT SET / ALTER SYSTEM ON PARAMETER dbcore.*
+SELECT 'parameter privilege', p.parname,
+       pg_catalog.format('%s may %s it', CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(g.rolname) END,
+                         a.privilege_type)
+  FROM pg_catalog.pg_parameter_acl p
+ CROSS JOIN LATERAL pg_catalog.aclexplode(p.paracl) a
+  LEFT JOIN pg_catalog.pg_roles g ON g.oid = a.grantee
+ WHERE p.parname LIKE 'dbcore.%'
+   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.oid = a.grantee AND r.rolsuper)
+UNION ALL
+-- TRUNCATE ignores row level security.
+SELECT 'truncate privilege', s.relid::pg_catalog.text,
+       pg_catalog.format('%s has TRUNCATE on it', CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(g.rolname) END)
+  FROM scoped s
+  JOIN pg_catalog.pg_class c ON c.oid = s.relid
+ CROSS JOIN LATERAL pg_catalog.aclexplode(c.relacl) a
+  LEFT JOIN pg_catalog.pg_roles g ON g.oid = a.grantee
+ WHERE a.privilege_type = 'TRUNCATE'
+   AND a.grantee <> s.relowner
+   AND NOT EXISTS (SELECT 1 FROM system_roles sr WHERE sr.oid = a.grantee)
+UNION ALL
+-- Every scoped query filters on the client column.
+SELECT 'no client index', s.relid::pg_catalog.text,
+       pg_catalog.format('no index starts with column "%s"; scoped queries scan the whole table', s.column_name)
+  FROM scoped s
+  JOIN pg_catalog.pg_class c ON c.oid = s.relid
+ WHERE s.attnum IS NOT NULL
+   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index i
+                    WHERE i.indrelid = s.relid AND i.indkey[0] = s.attnum)
+ORDER BY 1, 2, 3
+$function$;
+
+COMMENT ON FUNCTION @extschema@.tenant_audit() IS
+  'Holes in tenant scoping, one row per problem: unscoped client_id tables, altered scoping, unique keys and foreign keys without the client column, views and materialized views that bypass row level security, stored dbcore settings and parameter privileges, TRUNCATE grants, missing client indexes';
+
+GRANT EXECUTE ON FUNCTION @extschema@.tenant_audit() TO PUBLIC;

@@ -589,6 +589,33 @@ DROP TABLE ledger_2;
 SELECT count(*) FROM dbcore.tenant_tables WHERE tbl::text LIKE 'ledger%';
 
 ------------------------------------------------------------------------------
+-- tenant_audit
+------------------------------------------------------------------------------
+CREATE TABLE parent_keys (id int PRIMARY KEY, client_id uuid NOT NULL, code text UNIQUE);
+CREATE TABLE child_rows (id int, client_id uuid, parent_id int REFERENCES parent_keys (id));
+SELECT dbcore.enable_tenant_scoping('parent_keys');
+SELECT dbcore.enable_tenant_scoping('child_rows');
+CREATE INDEX ON parent_keys (client_id);
+CREATE VIEW parent_keys_invoker WITH (security_invoker = on) AS SELECT * FROM parent_keys;
+CREATE VIEW parent_keys_owner AS SELECT * FROM parent_keys;
+CREATE MATERIALIZED VIEW parent_keys_mat AS SELECT id FROM parent_keys WITH NO DATA;
+GRANT TRUNCATE ON parent_keys TO regress_dbcore_other, regress_dbcore_sys;
+CREATE TABLE unscoped (client_id uuid);
+RESET ROLE;
+CREATE VIEW tenant_test.parent_keys_bypass AS SELECT * FROM tenant_test.parent_keys;
+ALTER VIEW tenant_test.parent_keys_bypass OWNER TO regress_dbcore_sys;
+ALTER ROLE regress_dbcore_app SET dbcore.session_scope = on;
+ALTER ROLE regress_dbcore_app SET dbcore.client_id = '';
+GRANT SET ON PARAMETER dbcore.session_scope TO regress_dbcore_app;
+ALTER TABLE tenant_test.big_items NO FORCE ROW LEVEL SECURITY;
+SET ROLE regress_dbcore_app;
+SELECT * FROM dbcore.tenant_audit();
+RESET ROLE;
+ALTER ROLE regress_dbcore_app RESET ALL;
+REVOKE SET ON PARAMETER dbcore.session_scope FROM regress_dbcore_app;
+ALTER TABLE tenant_test.big_items FORCE ROW LEVEL SECURITY;
+
+------------------------------------------------------------------------------
 -- Clean up
 ------------------------------------------------------------------------------
 RESET ROLE;
