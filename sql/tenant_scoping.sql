@@ -492,6 +492,23 @@ ALTER TABLE orders DROP COLUMN client_id CASCADE;
 ALTER TABLE orders ALTER COLUMN client_id DROP NOT NULL;
 ALTER TABLE orders RENAME COLUMN client_id TO cid;
 ALTER TABLE orders ALTER COLUMN client_id TYPE text;
+-- caught errors and savepoints do not switch the checks off
+BEGIN;
+SAVEPOINT s;
+ALTER TABLE orders DISABLE ROW LEVEL SECURITY;
+ROLLBACK TO SAVEPOINT s;
+ALTER TABLE orders NO FORCE ROW LEVEL SECURITY;
+ROLLBACK;
+DO $$
+BEGIN
+    BEGIN
+        ALTER TABLE tenant_test.orders DISABLE ROW LEVEL SECURITY;
+    EXCEPTION WHEN insufficient_privilege THEN
+        RAISE NOTICE 'refused: %', SQLERRM;
+    END;
+    ALTER TABLE tenant_test.orders NO FORCE ROW LEVEL SECURITY;
+END
+$$;
 -- nothing changed
 SELECT * FROM dbcore.tenant_scoping_problems();
 -- ... while DDL that keeps the scoping intact works, including an own
