@@ -1956,22 +1956,26 @@ dbcore_tenant_ddl_start(PG_FUNCTION_ARGS)
 	frame->check = !has_system_authorization(GetUserId());
 	MemoryContextSwitchTo(old);
 
-	elevate(fcinfo, &e);
-	in_guard_rails = true;
-	PG_TRY();
+	/* Superusers and BYPASSRLS roles are not checked. */
+	if (attach != NIL || frame->check)
 	{
-		SPI_connect();
-		prepare_attach(attach, e.nspname);
-		if (frame->check)
-			frame->problems = current_problems(e.nspname, NULL);
-		SPI_finish();
+		elevate(fcinfo, &e);
+		in_guard_rails = true;
+		PG_TRY();
+		{
+			SPI_connect();
+			prepare_attach(attach, e.nspname);
+			if (frame->check)
+				frame->problems = current_problems(e.nspname, NULL);
+			SPI_finish();
+		}
+		PG_FINALLY();
+		{
+			in_guard_rails = false;
+		}
+		PG_END_TRY();
+		unelevate(&e);
 	}
-	PG_FINALLY();
-	{
-		in_guard_rails = false;
-	}
-	PG_END_TRY();
-	unelevate(&e);
 
 	old = MemoryContextSwitchTo(TopTransactionContext);
 	ddl_frames = lappend(ddl_frames, frame);
