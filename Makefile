@@ -5,16 +5,16 @@ EXTENSION  = dbcore
 EXTVERSION = $(shell sed -n "s/^default_version[[:space:]]*=[[:space:]]*'\([^']*\)'.*/\1/p" $(EXTENSION).control)
 
 MODULE_big = dbcore
-OBJS       = src/dbcore.o src/updated_at.o
+OBJS       = src/dbcore.o src/updated_at.o src/tenant.o
 
 # Only the install and upgrade scripts are installed; sql/<feature>.sql files
 # beside them are pg_regress inputs (the classic contrib layout).
 DATA       = $(wildcard sql/$(EXTENSION)--*.sql)
 
-REGRESS    = updated_at
+REGRESS    = updated_at tenant_scoping tenant_tokens
 REGRESS_OPTS = --inputdir=.
 
-ISOLATION  = updated_at_concurrency
+ISOLATION  = updated_at_concurrency tenant_scopes
 ISOLATION_OPTS = --inputdir=test/isolation
 
 PG_CPPFLAGS = -I$(srcdir)/src
@@ -31,6 +31,17 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# The full install script of the current version is the previous one plus
+# the upgrade script, so that a fresh install equals an upgraded one.  It is
+# generated (and committed): edit the scripts it is made of.
+sql/$(EXTENSION)--0.2.sql: sql/$(EXTENSION)--0.1.sql sql/$(EXTENSION)--0.1--0.2.sql
+	{ printf '%s\n' '/* dbcore 0.2: generated from dbcore--0.1.sql and dbcore--0.1--0.2.sql by make; edit those. */' '' \
+	    '-- complain if script is sourced in psql, rather than via CREATE EXTENSION' \
+	    '\echo Use "CREATE EXTENSION dbcore" to load this file. \quit'; \
+	  for f in $^; do sed '1,/^\\echo /d' $$f; done; } > $@
+
+all: sql/$(EXTENSION)--0.2.sql
+
 .PHONY: test demo bench cppcheck version
 
 # The README's two commands, reachable through make as well.
@@ -41,9 +52,14 @@ demo:
 bench:
 	bash bench/updated_at.sh
 
+# __builtin_constant_p(x)=1 lets cppcheck see that ereport(ERROR, ...) does
+# not return (elog.h ends it with pg_unreachable() only when the level is a
+# compile-time constant); findings inside PostgreSQL's headers are not ours.
 cppcheck:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
-		--inline-suppr --suppress=missingIncludeSystem --suppress=toomanyconfigs --suppress='*:$(shell $(PG_CONFIG) --includedir-server)/*' \
+		--inline-suppr --suppress=missingIncludeSystem --library=gnu --suppress=toomanyconfigs \
+		-D'__builtin_constant_p(x)=1' \
+		--suppress='*:$(shell $(PG_CONFIG) --includedir-server)/*' \
 		-I src -I $(shell $(PG_CONFIG) --includedir-server) src/*.c
 
 version:

@@ -8,9 +8,10 @@ SET client_min_messages = notice;
 -- The objects 0.1 installs.
 SELECT p.oid::regprocedure AS function, p.provolatile, p.prosecdef,
        p.proconfig
-  FROM pg_proc p WHERE p.pronamespace = 'dbcore'::regnamespace ORDER BY 1;
+  FROM pg_proc p WHERE p.pronamespace = 'dbcore'::regnamespace
+   AND p.proname LIKE '%updated_at%' ORDER BY 1;
 SELECT evtname, evtevent, evttags, evtenabled FROM pg_event_trigger
- WHERE evtname LIKE 'dbcore%';
+ WHERE evtname = 'dbcore_auto_updated_at';
 
 ------------------------------------------------------------------------------
 -- Basic behaviour: the transaction timestamp, equal to now() and DEFAULT now()
@@ -541,3 +542,10 @@ SET dbcore.no_such_setting = 1;
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 
 DROP EXTENSION dbcore CASCADE;
+-- Leave nothing behind for the tests that follow.
+SET client_min_messages = warning;
+DROP TABLE users, local_ts, "Odd ""Table""", opts, ins, evolving, events, docs CASCADE;
+DROP TABLE accounts, orders, "Mixed Case ""Quoted""", handmade, quoted_col, gen CASCADE;
+DROP TABLE auto_off, auto_on, auto_local, auto_no_column, auto_wrong_type, auto_as, auto_parted;
+DROP SEQUENCE some_seq;
+RESET client_min_messages;

@@ -4,7 +4,7 @@
  *		Module entry point: the module magic block and the settings that
  *		every part of dbcore shares.
  *
- * Each capability lives in its own file (updated_at.c, ...); this file
+ * Each capability lives in its own file (updated_at.c, tenant.c, ...); this file
  * holds only what truly is shared.
  *
  *-------------------------------------------------------------------------
@@ -13,6 +13,8 @@
 
 #include "fmgr.h"
 #include "utils/guc.h"
+
+#include "dbcore.h"
 
 PG_MODULE_MAGIC;
 
@@ -32,6 +34,8 @@ _PG_init(void)
 							 PGC_USERSET,
 							 0,
 							 NULL, NULL, NULL);
+
+	dbcore_tenant_init();
 
 	MarkGUCPrefixReserved("dbcore");
 }
