@@ -471,8 +471,9 @@ WITH t AS (
             AND a.attnum > 0 AND NOT a.attisdropped
 ), e AS (
     SELECT t.*,
-           pg_catalog.format('(%s = %s.%s())', pg_catalog.quote_ident(t.col),
-                             pg_catalog.quote_ident('@extschema@'), t.fn) AS expr
+           -- as pg_get_expr() prints the policies enable_tenant_scoping creates
+           pg_catalog.format('(%s = ( SELECT %s.%s() AS %s))', pg_catalog.quote_ident(t.col),
+                             pg_catalog.quote_ident('@extschema@'), t.fn, t.fn) AS expr
       FROM t
 ), problems AS (
     SELECT e.relid, 'column' AS check_name,
@@ -580,6 +581,7 @@ DECLARE
     col      record;
     fn       pg_catalog.text;
     expr     pg_catalog.text;
+    printed  pg_catalog.text;
     want     record;
     pol      record;
     trg      record;
@@ -628,7 +630,12 @@ BEGIN
             USING ERRCODE = 'generated_always',
                   DETAIL = 'The client column is filled in from the current client.';
     END IF;
-    expr := pg_catalog.format('%I = %I.%I()', column_name, '@extschema@', fn);
+    -- The client is compared through an init-plan, (SELECT f()): evaluated
+    -- once per query, so a sequential scan costs no function call per row,
+    -- and index conditions on the client column still apply.
+    expr := pg_catalog.format('%I = (SELECT %I.%I())', column_name, '@extschema@', fn);
+    printed := pg_catalog.format('(%s = ( SELECT %s.%s() AS %s))', pg_catalog.quote_ident(column_name),
+                                 pg_catalog.quote_ident('@extschema@'), fn, fn);
 
     IF NOT col.attnotnull THEN
         EXECUTE pg_catalog.format('ALTER TABLE %s ALTER COLUMN %I SET NOT NULL', tbl, column_name);
@@ -662,8 +669,8 @@ BEGIN
             EXECUTE pg_catalog.format('CREATE POLICY %I ON %s AS %s FOR ALL TO PUBLIC USING (%s) WITH CHECK (%s)',
                                       want.polname, tbl, want.kind, expr, expr);
         ELSIF pol.polroles <> '{0}'::pg_catalog.oid[]
-              OR pol.qual IS DISTINCT FROM '(' OPERATOR(pg_catalog.||) expr OPERATOR(pg_catalog.||) ')'
-              OR pol.wcheck IS DISTINCT FROM '(' OPERATOR(pg_catalog.||) expr OPERATOR(pg_catalog.||) ')' THEN
+              OR pol.qual IS DISTINCT FROM printed
+              OR pol.wcheck IS DISTINCT FROM printed THEN
             EXECUTE pg_catalog.format('ALTER POLICY %I ON %s TO PUBLIC USING (%s) WITH CHECK (%s)',
                                       want.polname, tbl, expr, expr);
         END IF;

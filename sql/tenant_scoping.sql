@@ -237,9 +237,11 @@ SET ROLE regress_dbcore_app;
 -- The rows
 ------------------------------------------------------------------------------
 
--- No scope: tenant data fails loudly instead of looking empty.
+-- No scope.  The policies compare through an init-plan, (SELECT
+-- dbcore.current_client_id()), evaluated when the scan first needs it: an
+-- empty table simply has nothing to show ...
 SELECT * FROM orders;
-\echo :LAST_ERROR_SQLSTATE
+-- ... but writing, or reading any row, fails loudly (see below).
 INSERT INTO orders (item) VALUES ('nothing');
 
 BEGIN;
@@ -253,6 +255,19 @@ INSERT INTO orders (client_id, item) VALUES ('22222222-2222-2222-2222-2222222222
 \echo :LAST_ERROR_SQLSTATE
 ROLLBACK TO SAVEPOINT s;
 COMMIT;
+
+-- Rows exist now: an unscoped read fails instead of looking empty, with a
+-- sequential scan and with an index on the client column alike.
+SELECT * FROM orders;
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM orders;
+\echo :LAST_ERROR_SQLSTATE
+CREATE INDEX orders_client_idx ON orders (client_id);
+SET enable_seqscan = off;
+SELECT * FROM orders WHERE client_id = '11111111-1111-1111-1111-111111111111';
+\echo :LAST_ERROR_SQLSTATE
+RESET enable_seqscan;
+DROP INDEX orders_client_idx;
 
 BEGIN;
 SELECT dbcore.set_client('22222222-2222-2222-2222-222222222222'::uuid);
