@@ -5,16 +5,16 @@ EXTENSION  = dbcore
 EXTVERSION = $(shell sed -n "s/^default_version[[:space:]]*=[[:space:]]*'\([^']*\)'.*/\1/p" $(EXTENSION).control)
 
 MODULE_big = dbcore
-OBJS       = src/dbcore.o src/updated_at.o
+OBJS       = src/dbcore.o src/updated_at.o src/migrate.o
 
 # Only the install and upgrade scripts are installed; sql/<feature>.sql files
 # beside them are pg_regress inputs (the classic contrib layout).
 DATA       = $(wildcard sql/$(EXTENSION)--*.sql)
 
-REGRESS    = updated_at
+REGRESS    = updated_at migrations
 REGRESS_OPTS = --inputdir=.
 
-ISOLATION  = updated_at_concurrency
+ISOLATION  = updated_at_concurrency migrations_concurrency
 ISOLATION_OPTS = --inputdir=test/isolation
 
 PG_CPPFLAGS = -I$(srcdir)/src

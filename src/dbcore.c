@@ -14,12 +14,17 @@
 #include "fmgr.h"
 #include "utils/guc.h"
 
+#include "dbcore.h"
+
 PG_MODULE_MAGIC;
 
 void		_PG_init(void);
 
 /* dbcore.auto_updated_at: attach the updated_at trigger to new tables. */
 static bool dbcore_auto_updated_at = false;
+
+/* dbcore.allow_out_of_order: see migrate.c. */
+bool		dbcore_allow_out_of_order = false;
 
 void
 _PG_init(void)
@@ -28,6 +33,15 @@ _PG_init(void)
 							 "Attaches dbcore.updated_at() to every new table that has an \"updated_at\" column.",
 							 "Read by the dbcore_auto_updated_at event trigger when a table is created.",
 							 &dbcore_auto_updated_at,
+							 false,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("dbcore.allow_out_of_order",
+							 "Lets migrations be applied or reverted out of version order.",
+							 "Off: dbcore.apply_migration() refuses a version lower than the newest applied one, and dbcore.revert_migration() refuses any but the newest.",
+							 &dbcore_allow_out_of_order,
 							 false,
 							 PGC_USERSET,
 							 0,
