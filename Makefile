@@ -25,6 +25,11 @@ ifdef WERROR
 PG_CFLAGS += -Werror
 endif
 
+# The command-line tool, tools/dbcore-migrate (its own Makefile, libpq):
+# PGXS builds SCRIPTS_built with `make` and installs it into pg_config's
+# bindir with `make install`.
+SCRIPTS_built = tools/dbcore-migrate/dbcore-migrate
+
 EXTRA_CLEAN = results output_iso regression.diffs regression.out
 
 PG_CONFIG ?= pg_config
@@ -33,6 +38,9 @@ include $(PGXS)
 
 .PHONY: test demo bench cppcheck version
 
+tools/dbcore-migrate/dbcore-migrate: tools/dbcore-migrate/dbcore-migrate.c tools/dbcore-migrate/Makefile
+	$(MAKE) -C tools/dbcore-migrate PG_CONFIG=$(PG_CONFIG)
+
 # The README's two commands, reachable through make as well.
 test:
 	bash tools/test.sh
@@ -40,11 +48,15 @@ demo:
 	bash tools/demo.sh
 bench:
 	bash bench/updated_at.sh
+	bash bench/migrations.sh
 
 cppcheck:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 		--inline-suppr --suppress=missingIncludeSystem --suppress=toomanyconfigs --suppress='*:$(shell $(PG_CONFIG) --includedir-server)/*' \
 		-I src -I $(shell $(PG_CONFIG) --includedir-server) src/*.c
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+		--inline-suppr --suppress=missingIncludeSystem --suppress=toomanyconfigs \
+		-I $(shell $(PG_CONFIG) --includedir) tools/dbcore-migrate/*.c
 
 version:
 	@echo $(EXTVERSION)
