@@ -5,16 +5,16 @@ EXTENSION  = dbcore
 EXTVERSION = $(shell sed -n "s/^default_version[[:space:]]*=[[:space:]]*'\([^']*\)'.*/\1/p" $(EXTENSION).control)
 
 MODULE_big = dbcore
-OBJS       = src/dbcore.o src/updated_at.o src/tenant.o
+OBJS       = src/dbcore.o src/updated_at.o src/tenant.o src/migrate.o
 
 # Only the install and upgrade scripts are installed; sql/<feature>.sql files
 # beside them are pg_regress inputs (the classic contrib layout).
 DATA       = $(wildcard sql/$(EXTENSION)--*.sql)
 
-REGRESS    = updated_at tenant_scoping tenant_tokens
+REGRESS    = updated_at tenant_scoping tenant_tokens migrations
 REGRESS_OPTS = --inputdir=.
 
-ISOLATION  = updated_at_concurrency tenant_scopes
+ISOLATION  = updated_at_concurrency tenant_scopes migrations_concurrency
 ISOLATION_OPTS = --inputdir=test/isolation
 
 PG_CPPFLAGS = -I$(srcdir)/src
@@ -24,6 +24,11 @@ PG_CFLAGS  = -Wextra -Wno-unused-parameter
 ifdef WERROR
 PG_CFLAGS += -Werror
 endif
+
+# The command-line tool, tools/dbcore-migrate (its own Makefile, libpq):
+# PGXS builds SCRIPTS_built with `make` and installs it into pg_config's
+# bindir with `make install`.
+SCRIPTS_built = tools/dbcore-migrate/dbcore-migrate
 
 EXTRA_CLEAN = results output_iso regression.diffs regression.out
 
@@ -40,9 +45,18 @@ sql/$(EXTENSION)--0.2.sql: sql/$(EXTENSION)--0.1.sql sql/$(EXTENSION)--0.1--0.2.
 	    '\echo Use "CREATE EXTENSION dbcore" to load this file. \quit'; \
 	  for f in $^; do sed '1,/^\\echo /d' $$f; done; } > $@
 
-all: sql/$(EXTENSION)--0.2.sql
+sql/$(EXTENSION)--0.3.sql: sql/$(EXTENSION)--0.2.sql sql/$(EXTENSION)--0.2--0.3.sql
+	{ printf '%s\n' '/* dbcore 0.3: generated from dbcore--0.2.sql and dbcore--0.2--0.3.sql by make; edit those. */' '' \
+	    '-- complain if script is sourced in psql, rather than via CREATE EXTENSION' \
+	    '\echo Use "CREATE EXTENSION dbcore" to load this file. \quit'; \
+	  for f in $^; do sed '1,/^\\echo /d' $$f; done; } > $@
+
+all: sql/$(EXTENSION)--0.2.sql sql/$(EXTENSION)--0.3.sql
 
 .PHONY: test demo bench cppcheck version
+
+tools/dbcore-migrate/dbcore-migrate: tools/dbcore-migrate/dbcore-migrate.c tools/dbcore-migrate/Makefile
+	$(MAKE) -C tools/dbcore-migrate PG_CONFIG=$(PG_CONFIG)
 
 # The README's two commands, reachable through make as well.
 test:
@@ -51,6 +65,7 @@ demo:
 	bash tools/demo.sh
 bench:
 	bash bench/updated_at.sh
+	bash bench/migrations.sh
 
 # __builtin_constant_p(x)=1 lets cppcheck see that ereport(ERROR, ...) does
 # not return (elog.h ends it with pg_unreachable() only when the level is a
@@ -61,6 +76,9 @@ cppcheck:
 		-D'__builtin_constant_p(x)=1' \
 		--suppress='*:$(shell $(PG_CONFIG) --includedir-server)/*' \
 		-I src -I $(shell $(PG_CONFIG) --includedir-server) src/*.c
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+		--inline-suppr --suppress=missingIncludeSystem --suppress=toomanyconfigs \
+		-I $(shell $(PG_CONFIG) --includedir) tools/dbcore-migrate/*.c
 
 version:
 	@echo $(EXTVERSION)

@@ -274,3 +274,7 @@ DROP SCHEMA tok_test CASCADE;
 DROP OWNED BY regress_dbcore_tok_app;
 DROP ROLE regress_dbcore_tok_app;
 DROP EXTENSION pgcrypto;
+-- Leave a clean database for the tests that follow.
+SET client_min_messages = warning;
+DROP EXTENSION dbcore CASCADE;
+RESET client_min_messages;

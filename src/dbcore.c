@@ -23,6 +23,9 @@ void		_PG_init(void);
 /* dbcore.auto_updated_at: attach the updated_at trigger to new tables. */
 static bool dbcore_auto_updated_at = false;
 
+/* dbcore.allow_out_of_order: see migrate.c. */
+bool		dbcore_allow_out_of_order = false;
+
 void
 _PG_init(void)
 {
@@ -36,6 +39,15 @@ _PG_init(void)
 							 NULL, NULL, NULL);
 
 	dbcore_tenant_init();
+
+	DefineCustomBoolVariable("dbcore.allow_out_of_order",
+							 "Lets migrations be applied or reverted out of version order.",
+							 "Off: dbcore.apply_migration() refuses a version lower than the newest applied one, and dbcore.revert_migration() refuses any but the newest.",
+							 &dbcore_allow_out_of_order,
+							 false,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("dbcore");
 }

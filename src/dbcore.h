@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * dbcore.h
- *		Declarations shared between dbcore's source files.
+ *		Declarations shared between dbcore's C files.
  *
  *-------------------------------------------------------------------------
  */
@@ -10,5 +10,8 @@
 
 /* tenant.c: defines the tenant scoping settings and callbacks */
 extern void dbcore_tenant_init(void);
+
+/* dbcore.allow_out_of_order: apply/revert migrations out of version order. */
+extern bool dbcore_allow_out_of_order;
 
 #endif							/* DBCORE_H */

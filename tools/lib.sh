@@ -36,6 +36,7 @@ DBCORE_DEB_PACKAGES=(
     postgresql-15-pgtap
     libtap-parser-sourcehandler-pgtap-perl
     postgresql-contrib-15
+    libpq-dev
 )
 
 # --------------------------------------------------------------------------

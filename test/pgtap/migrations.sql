@@ -1,0 +1,86 @@
+-- pgTAP: the migration ledger.  Runs in one transaction and rolls back, so
+-- it leaves the database as it found it.
+\set ON_ERROR_STOP 1
+\set QUIET 1
+SET client_min_messages = warning;
+BEGIN;
+CREATE EXTENSION IF NOT EXISTS pgtap;
+CREATE EXTENSION IF NOT EXISTS dbcore;
+LOAD 'dbcore';
+
+SELECT plan(44);
+
+-- Objects and labels
+SELECT has_table('dbcore', 'migrations', 'the ledger exists');
+SELECT has_table('dbcore', 'migration_log', 'the history exists');
+SELECT col_is_pk('dbcore', 'migrations', 'version_key', 'versions are unique by their natural key');
+SELECT has_index('dbcore', 'migrations', 'migrations_in_progress_idx', 'in-progress lookups use an index');
+SELECT has_index('dbcore', 'migration_log', 'migration_log_version_idx', 'history lookups use an index');
+SELECT ok((SELECT extconfig::regclass[] @> ARRAY['dbcore.migrations'::regclass, 'dbcore.migration_log'::regclass,
+                                     'dbcore.migration_log_id_seq'::regclass]
+             FROM pg_extension WHERE extname = 'dbcore'),
+          'pg_dump keeps the ledger, the history and its sequence');
+SELECT function_returns('dbcore', 'apply_migration', ARRAY['text', 'text', 'text', 'text'], 'boolean');
+SELECT function_returns('dbcore', 'revert_migration', ARRAY['text'], 'boolean');
+SELECT function_returns('dbcore', 'begin_migration', ARRAY['text', 'text', 'text', 'text'], 'boolean');
+SELECT function_returns('dbcore', 'finish_migration', ARRAY['text'], 'boolean');
+SELECT function_returns('dbcore', 'repair_migration', ARRAY['text'], 'boolean');
+SELECT function_returns('dbcore', 'baseline', ARRAY['text'], 'boolean');
+SELECT function_returns('dbcore', 'health', '{}'::name[], 'jsonb');
+SELECT function_lang_is('dbcore', 'apply_migration', ARRAY['text', 'text', 'text', 'text'], 'c');
+SELECT isnt_definer('dbcore', 'apply_migration', ARRAY['text', 'text', 'text', 'text'],
+                    'apply_migration is not SECURITY DEFINER: scripts run as the caller');
+SELECT isnt_definer('dbcore', 'revert_migration', ARRAY['text'],
+                    'revert_migration is not SECURITY DEFINER');
+SELECT is_definer('dbcore', 'health', '{}'::name[], 'health() reads the ledger for any role');
+SELECT ok((SELECT bool_and(proconfig @> ARRAY['search_path=pg_catalog, pg_temp'])
+             FROM pg_proc WHERE pronamespace = 'dbcore'::regnamespace AND prosecdef),
+          'every SECURITY DEFINER function pins its search_path');
+SELECT volatility_is('dbcore', 'migration_version_key', ARRAY['text'], 'immutable');
+SELECT volatility_is('dbcore', 'apply_migration', ARRAY['text', 'text', 'text', 'text'], 'volatile');
+SELECT ok(NOT has_function_privilege('public', 'dbcore.apply_migration(text,text,text,text)', 'EXECUTE'),
+          'PUBLIC may not apply migrations');
+SELECT ok(NOT has_table_privilege('public', 'dbcore.migrations', 'INSERT'),
+          'PUBLIC may not write the ledger');
+SELECT ok(has_function_privilege('public', 'dbcore.health()', 'EXECUTE'), 'PUBLIC may call health()');
+SELECT is(current_setting('dbcore.allow_out_of_order'), 'off', 'out of order is off by default');
+
+-- Versions
+SELECT is(dbcore.migration_version_key('001'), dbcore.migration_version_key('1'), '001 and 1 are one version');
+SELECT ok(dbcore.migration_version_key('2') < dbcore.migration_version_key('10') COLLATE "C", '2 sorts before 10');
+SELECT ok(dbcore.migration_version_key('20250802120130') > dbcore.migration_version_key('999') COLLATE "C",
+          'timestamps sort as numbers');
+SELECT throws_ok($$SELECT dbcore.migration_version_key('V1')$$, '22P02', NULL, 'letters are rejected');
+SELECT is(dbcore.migration_checksum('SELECT 1'), encode(sha256('SELECT 1'::bytea), 'hex'),
+          'checksums are SHA-256');
+
+-- Behaviour (all inside this transaction)
+SELECT is(dbcore.apply_migration('1', 'tap one', 'CREATE TABLE tap_one (id int)', 'DROP TABLE tap_one'),
+          true, 'apply_migration runs a new migration');
+SELECT has_table('tap_one', 'its script ran');
+SELECT is(dbcore.apply_migration('01', 'tap one', 'CREATE TABLE tap_one (id int)'), false,
+          'the same version again is a no-op');
+SELECT throws_ok($$SELECT dbcore.apply_migration('1', 'tap one', 'CREATE TABLE tap_one (id bigint)')$$,
+                 '42710', NULL, 'an edited script is refused');
+SELECT throws_like($$SELECT dbcore.apply_migration('2', 'tap two', 'SELECT 1/0')$$,
+                   '%migration 2 "tap two" failed: division by zero', 'a failing script names the migration');
+SELECT hasnt_table('tap_two', 'and leaves nothing behind');
+SELECT is(dbcore.apply_migration('3', 'tap three', 'CREATE TABLE tap_three (id int)', 'DROP TABLE tap_three'),
+          true, 'a later one runs');
+SELECT throws_ok($$SELECT dbcore.apply_migration('2', 'tap two', 'SELECT 1')$$, '55000', NULL,
+                 'an older one is refused');
+SELECT throws_ok($$SELECT dbcore.revert_migration('1')$$, '55000', NULL, 'only the newest can be reverted');
+SELECT is(dbcore.revert_migration('3'), true, 'revert_migration runs the down script');
+SELECT hasnt_table('tap_three', 'the table is gone');
+SELECT results_eq($$SELECT version, state FROM dbcore.migration_status()$$,
+                  $$VALUES ('1'::text, 'applied'::text), ('3', 'reverted')$$,
+                  'migration_status shows applied and reverted');
+SELECT results_eq($$SELECT version, status FROM dbcore.verify_migrations('{1,3}', '{"CREATE TABLE tap_one (id int)",x}')$$,
+                  $$VALUES ('1'::text, 'ok'::text), ('3', 'pending')$$,
+                  'verify_migrations reports ok and pending');
+SELECT is(dbcore.health() -> 'migrations' ->> 'newest_version', '1', 'health() reports the newest version');
+SELECT is(dbcore.health() ->> 'tenant_holes', (SELECT count(*) FROM dbcore.tenant_audit())::text,
+          'health() counts tenant_audit() problems');
+
+SELECT * FROM finish();
+ROLLBACK;
