@@ -1161,6 +1161,19 @@ SELECT 'parameter privilege', p.parname,
  WHERE p.parname LIKE 'dbcore.%'
    AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.oid = a.grantee AND r.rolsuper)
 UNION ALL
+-- Strict mode without preloading: until the library loads in a session, the
+-- keys are an ordinary placeholder setting that any role can SHOW.  Only a
+-- role that may read shared_preload_libraries can tell.
+SELECT 'signing keys exposed', 'dbcore.signing_keys',
+       'dbcore.signing_keys is set but dbcore is not in shared_preload_libraries: in a session that has not loaded dbcore yet, any role can SHOW the keys'
+ WHERE CASE WHEN pg_catalog.current_setting('is_superuser') = 'on'
+              OR pg_catalog.pg_has_role('pg_read_all_settings', 'MEMBER')
+            THEN COALESCE(pg_catalog.current_setting('dbcore.signing_keys', true), '') <> ''
+                 AND NOT 'dbcore' OPERATOR(pg_catalog.=) ANY (pg_catalog.regexp_split_to_array(
+                         pg_catalog.regexp_replace(pg_catalog.current_setting('shared_preload_libraries'),
+                                                   '[\s"]|\$libdir/', '', 'g'), ','))
+            ELSE false END
+UNION ALL
 -- TRUNCATE ignores row level security.
 SELECT 'truncate privilege', s.relid::pg_catalog.text,
        pg_catalog.format('%s has TRUNCATE on it', CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(g.rolname) END)
@@ -1184,6 +1197,6 @@ ORDER BY 1, 2, 3
 $function$;
 
 COMMENT ON FUNCTION @extschema@.tenant_audit() IS
-  'Holes in tenant scoping, one row per problem: unscoped client_id tables, altered scoping, unique keys and foreign keys without the client column, views and materialized views that bypass row level security, stored dbcore settings and parameter privileges, TRUNCATE grants, missing client indexes';
+  'Holes in tenant scoping, one row per problem: unscoped client_id tables, altered scoping, unique keys and foreign keys without the client column, views and materialized views that bypass row level security, stored dbcore settings and parameter privileges, signing keys exposed without preloading, TRUNCATE grants, missing client indexes';
 
 GRANT EXECUTE ON FUNCTION @extschema@.tenant_audit() TO PUBLIC;
