@@ -37,6 +37,15 @@ DBCORE_DEB_PACKAGES=(
     libtap-parser-sourcehandler-pgtap-perl
     postgresql-contrib-15
     libpq-dev
+    # hardening tests: fuzzing, memory safety, poolers, packaging, a Node.js client
+    sqlsmith
+    pgbouncer
+    valgrind
+    debhelper
+    dpkg-dev
+    fakeroot
+    postgresql-server-dev-all
+    nodejs
 )
 
 # --------------------------------------------------------------------------
@@ -129,6 +138,10 @@ dbcore_install_deps() {
     done
     if ! command -v gcc >/dev/null 2>&1 || ! command -v make >/dev/null 2>&1; then
         missing+=(build-essential)
+    fi
+    # npm: bundled with some Node.js builds, a package of its own in Debian's.
+    if ! command -v npm >/dev/null 2>&1; then
+        missing+=(npm)
     fi
     if [[ ${#missing[@]} -eq 0 ]]; then
         ok "packages present"
