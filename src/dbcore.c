@@ -51,3 +51,23 @@ _PG_init(void)
 
 	MarkGUCPrefixReserved("dbcore");
 }
+
+/*
+ * Find a column by name in a relation's own descriptor, as the row triggers
+ * do once per trigger: partitions and inheritance children may order (and
+ * drop) their columns differently from their parent.
+ */
+Form_pg_attribute
+dbcore_find_column(TupleDesc tupdesc, const char *colname)
+{
+	int			i;
+
+	for (i = 0; i < tupdesc->natts; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(tupdesc, i);
+
+		if (!a->attisdropped && strcmp(NameStr(a->attname), colname) == 0)
+			return a;
+	}
+	return NULL;
+}

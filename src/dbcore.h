@@ -8,6 +8,11 @@
 #ifndef DBCORE_H
 #define DBCORE_H
 
+#include "access/tupdesc.h"
+
+/* The live (not dropped) column of that name in tupdesc, or NULL. */
+extern Form_pg_attribute dbcore_find_column(TupleDesc tupdesc, const char *colname);
+
 /* tenant.c: defines the tenant scoping settings and callbacks */
 extern void dbcore_tenant_init(void);
 

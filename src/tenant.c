@@ -1315,9 +1315,8 @@ row_guard_compute_state(RowGuardState *state, TriggerData *trigdata)
 	Trigger    *trigger = trigdata->tg_trigger;
 	Relation	rel = trigdata->tg_relation;
 	TupleDesc	tupdesc = RelationGetDescr(rel);
-	Form_pg_attribute attr = NULL;
+	Form_pg_attribute attr;
 	const char *colname;
-	int			i;
 
 	state->valid = false;
 	state->relid = RelationGetRelid(rel);
@@ -1330,16 +1329,7 @@ row_guard_compute_state(RowGuardState *state, TriggerData *trigdata)
 				 errhint("Call dbcore.enable_tenant_scoping() to create the trigger.")));
 	colname = trigger->tgargs[0];
 
-	for (i = 0; i < tupdesc->natts; i++)
-	{
-		Form_pg_attribute a = TupleDescAttr(tupdesc, i);
-
-		if (!a->attisdropped && strcmp(NameStr(a->attname), colname) == 0)
-		{
-			attr = a;
-			break;
-		}
-	}
+	attr = dbcore_find_column(tupdesc, colname);
 	if (attr == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),

@@ -42,6 +42,8 @@
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 
+#include "dbcore.h"
+
 #define UPDATED_AT_DEFAULT_COLUMN "updated_at"
 
 typedef enum UpdatedAtClock
@@ -175,20 +177,7 @@ updated_at_compute_state(UpdatedAtState *state, TriggerData *trigdata)
 		state->clock = clock;
 	}
 
-	/*
-	 * Look the column up in this table's own descriptor: partitions and
-	 * inheritance children may order their columns differently.
-	 */
-	for (i = 0; i < tupdesc->natts; i++)
-	{
-		Form_pg_attribute a = TupleDescAttr(tupdesc, i);
-
-		if (!a->attisdropped && strcmp(NameStr(a->attname), colname) == 0)
-		{
-			attr = a;
-			break;
-		}
-	}
+	attr = dbcore_find_column(tupdesc, colname);
 	if (attr == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
