@@ -1738,7 +1738,7 @@ dbcore_tenant_register(PG_FUNCTION_ARGS)
 	if (SPI_processed > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("tenant scoping of table %s is incomplete", get_rel_name(relid)),
+				 errmsg("tenant scoping of table \"%s\" is incomplete", get_rel_name(relid)),
 				 errdetail("%s", SPI_getvalue(SPI_tuptable->vals[0],
 											  SPI_tuptable->tupdesc, 1)),
 				 errhint("Call dbcore.enable_tenant_scoping() on the table.")));
@@ -1784,7 +1784,7 @@ dbcore_tenant_unregister(PG_FUNCTION_ARGS)
 	if (!has_system_authorization(GetUserId()))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to disable tenant scoping of table %s",
+				 errmsg("permission denied to disable tenant scoping of table \"%s\"",
 						get_rel_name(relid)),
 				 errdetail("Lifting tenant scoping needs system-level authorization."),
 				 errhint("Run it as a superuser or as a role with BYPASSRLS that owns the table.")));
@@ -2056,7 +2056,7 @@ dbcore_tenant_ddl_end(PG_FUNCTION_ARGS)
 	if (table != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to weaken tenant scoping of table %s", table),
+				 errmsg("permission denied to weaken tenant scoping of table \"%s\"", table),
 				 errdetail("After this command: %s.", what.data),
 				 errhint("Only a superuser or a role with BYPASSRLS may do this; or such a role first calls dbcore.disable_tenant_scoping().")));
 	PG_RETURN_VOID();
