@@ -51,7 +51,13 @@ sql/$(EXTENSION)--0.3.sql: sql/$(EXTENSION)--0.2.sql sql/$(EXTENSION)--0.2--0.3.
 	    '\echo Use "CREATE EXTENSION dbcore" to load this file. \quit'; \
 	  for f in $^; do sed '1,/^\\echo /d' $$f; done; } > $@
 
-all: sql/$(EXTENSION)--0.2.sql sql/$(EXTENSION)--0.3.sql
+sql/$(EXTENSION)--1.0.sql: sql/$(EXTENSION)--0.3.sql sql/$(EXTENSION)--0.3--1.0.sql
+	{ printf '%s\n' '/* dbcore 1.0: generated from dbcore--0.3.sql and dbcore--0.3--1.0.sql by make; edit those. */' '' \
+	    '-- complain if script is sourced in psql, rather than via CREATE EXTENSION' \
+	    '\echo Use "CREATE EXTENSION dbcore" to load this file. \quit'; \
+	  for f in $^; do sed '1,/^\\echo /d' $$f; done; } > $@
+
+all: sql/$(EXTENSION)--0.2.sql sql/$(EXTENSION)--0.3.sql sql/$(EXTENSION)--1.0.sql
 
 .PHONY: test demo bench cppcheck version
 

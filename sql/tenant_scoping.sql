@@ -506,7 +506,16 @@ CREATE OR REPLACE TRIGGER dbcore_tenant_guard BEFORE INSERT ON orders
 ALTER TABLE orders DROP COLUMN client_id CASCADE;
 ALTER TABLE orders ALTER COLUMN client_id DROP NOT NULL;
 ALTER TABLE orders RENAME COLUMN client_id TO cid;
-ALTER TABLE orders ALTER COLUMN client_id TYPE text;
+-- Retyping the client column is refused by PostgreSQL itself (the policies
+-- and a view depend on it; which one it names first is not stable).
+\set VERBOSITY terse
+DO $$
+BEGIN
+    ALTER TABLE orders ALTER COLUMN client_id TYPE text;
+EXCEPTION WHEN feature_not_supported THEN
+    RAISE NOTICE 'refused: %', CASE WHEN SQLERRM LIKE 'cannot alter type of a column used %' THEN 'column is used' ELSE SQLERRM END;
+END $$;
+\set VERBOSITY default
 -- caught errors and savepoints do not switch the checks off
 BEGIN;
 SAVEPOINT s;
