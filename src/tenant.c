@@ -1146,10 +1146,51 @@ dbcore_mint_client_token(PG_FUNCTION_ARGS)
  * The current client
  * ----------------------------------------------------------------
  */
+/* The dbcore.client_id entry of the GUC table, found once. */
+static struct config_generic *client_id_gconf = NULL;
+
+/*
+ * The client scope in force, or NULL.
+ *
+ * A value that was not set in the current transaction has no entry on the
+ * setting's stack.  Once the library is loaded, every session-level value
+ * is cleared at commit, so such a value can only be a leftover: one set
+ * with a plain SET before the library was loaded, and restored by the
+ * rollback of a transaction that tried to clear it.  It counts as no scope,
+ * unless session mode is on.  Deciding this on every read, rather than
+ * clearing the value once, cannot be undone by an abort.  A parallel worker
+ * restores its leader's value in a transaction of its own, so it has no
+ * stack entry either; the leader has checked it.
+ */
+static const char *
+scope_in_force(void)
+{
+	if (scope.id == NULL || session_scope || IsParallelWorker())
+		return scope.id;
+	if (client_id_gconf == NULL)
+	{
+		struct config_generic **vars = get_guc_variables();
+		int			nvars = GetNumConfigOptions();
+		int			i;
+
+		for (i = 0; i < nvars; i++)
+		{
+			if (strcmp(vars[i]->name, CLIENT_ID_GUC) == 0)
+			{
+				client_id_gconf = vars[i];
+				break;
+			}
+		}
+		if (client_id_gconf == NULL)
+			elog(ERROR, "setting \"%s\" is not defined", CLIENT_ID_GUC);
+	}
+	return client_id_gconf->stack != NULL ? scope.id : NULL;
+}
+
 static const char *
 require_scope(void)
 {
-	if (scope.id == NULL)
+	if (scope_in_force() == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("no client scope is set"),
@@ -1535,7 +1576,7 @@ dbcore_tenant_row_guard(PG_FUNCTION_ARGS)
 			 * A system role without a scope leaves the column NULL: the NOT
 			 * NULL constraint then reports the missing client.
 			 */
-			if (call->system && scope.id == NULL)
+			if (call->system && scope_in_force() == NULL)
 				return PointerGetDatum(newtuple);
 			stamp = current_client_datum(state->atttypid);
 			isnull = false;
