@@ -14,7 +14,7 @@ DATA       = $(wildcard sql/$(EXTENSION)--*.sql)
 REGRESS    = updated_at tenant_scoping tenant_tokens tenant_stale_scope migrations
 REGRESS_OPTS = --inputdir=.
 
-ISOLATION  = updated_at_concurrency tenant_scopes migrations_concurrency
+ISOLATION  = updated_at_concurrency tenant_scopes tenant_ddl_locks migrations_concurrency
 ISOLATION_OPTS = --inputdir=test/isolation
 
 PG_CPPFLAGS = -I$(srcdir)/src

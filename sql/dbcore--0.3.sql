@@ -949,15 +949,26 @@ BEGIN
         PERFORM @extschema@._tenant_register(r.tbl, r.column_name, root);
     END LOOP;
 
-    -- Partitions created or attached under a scoped partitioned table.
+    -- Partitions created or attached under a scoped partitioned table.  The
+    -- tree is walked through pg_inherits, which takes no locks: this runs
+    -- after every DDL command, and pg_partition_tree() would lock every
+    -- partition of every scoped table, deadlocking concurrent DDL on two
+    -- partitions of one table.
     FOR r IN
-        SELECT DISTINCT ON (t.level, t.relid) t.relid AS tbl, s.column_name, s.tbl AS root
-          FROM @extschema@.tenant_tables s
-          JOIN pg_catalog.pg_class c ON c.oid = s.tbl AND c.relkind = 'p'
-         CROSS JOIN LATERAL pg_catalog.pg_partition_tree(s.tbl) t
-         WHERE t.relid <> s.tbl
-           AND NOT EXISTS (SELECT 1 FROM @extschema@.tenant_tables x WHERE x.tbl = t.relid)
-         ORDER BY t.level, t.relid, s.tbl
+        WITH RECURSIVE tree AS (
+            SELECT i.inhrelid AS relid, 1 AS level, s.tbl AS root, s.column_name
+              FROM @extschema@.tenant_tables s
+              JOIN pg_catalog.pg_class c ON c.oid = s.tbl AND c.relkind = 'p'
+              JOIN pg_catalog.pg_inherits i ON i.inhparent = s.tbl
+            UNION ALL
+            SELECT i.inhrelid, t.level + 1, t.root, t.column_name
+              FROM tree t
+              JOIN pg_catalog.pg_inherits i ON i.inhparent = t.relid
+        )
+        SELECT DISTINCT ON (t.level, t.relid) t.relid AS tbl, t.column_name, t.root
+          FROM tree t
+         WHERE NOT EXISTS (SELECT 1 FROM @extschema@.tenant_tables x WHERE x.tbl = t.relid)
+         ORDER BY t.level, t.relid, t.root
     LOOP
         PERFORM @extschema@._tenant_scope_one(r.tbl, r.column_name);
         PERFORM @extschema@._tenant_register(r.tbl, r.column_name, r.root);
