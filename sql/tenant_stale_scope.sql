@@ -32,6 +32,9 @@ INSERT INTO stale.notes (note) VALUES ('written without a scope');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT dbcore.current_client_id();
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
+-- The setting itself reports no scope either, to code that reads it.
+SHOW dbcore.client_id;
+SELECT current_setting('dbcore.client_id') = '' AS shows_no_scope;
 
 -- 2. set_config(..., false) in a committed transaction block.
 \connect - regress_stale_app

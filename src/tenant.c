@@ -911,6 +911,22 @@ clear_stale_placeholder_scope(void)
 	}
 }
 
+static const char *scope_in_force(void);
+
+/*
+ * SHOW, current_setting() and pg_settings report the scope in force: a
+ * value left over from an earlier transaction (see scope_in_force) shows as
+ * empty, so code that reads the setting directly cannot trust a stale one.
+ */
+static const char *
+show_client_id(void)
+{
+	if (client_id_setting == NULL || client_id_setting[0] == '\0' ||
+		scope_in_force() == NULL)
+		return "";
+	return client_id_setting;
+}
+
 void
 dbcore_tenant_init(void)
 {
@@ -949,7 +965,7 @@ dbcore_tenant_init(void)
 							   "",
 							   PGC_USERSET,
 							   GUC_NOT_IN_SAMPLE,
-							   check_client_id, assign_client_id, NULL);
+							   check_client_id, assign_client_id, show_client_id);
 
 	RegisterXactCallback(tenant_xact_callback, NULL);
 	RegisterSubXactCallback(tenant_subxact_callback, NULL);
