@@ -548,6 +548,50 @@ $function$;
 COMMENT ON FUNCTION @extschema@.tenant_check_tables(pg_catalog.regclass[], pg_catalog.name[]) IS
   'What keeps the given tables (with the given client columns) from being fully tenant-scoped: one row per broken piece (column, row level security and its forcing, each dbcore policy and trigger)';
 
+-- Ways around a scoped table's policies that its owner could build with
+-- ordinary DDL: a parent (inheritance or partitioning) that is not scoped
+-- reads and writes the table's rows without its policies; a restrictive
+-- policy that sorts before dbcore's is evaluated first and sees every row;
+-- foreign-key actions do not apply row level security, so a cascading key
+-- to an unscoped table changes every client's rows.  (A key from an
+-- unscoped table, which probes for other clients' values, is the usual
+-- state between CREATE TABLE and enable_tenant_scoping of a child table:
+-- tenant_audit reports it.)  They are not part of
+-- scoping one table (enable_tenant_scoping does not check them), but the
+-- guard rails refuse to let DDL introduce them and tenant_audit lists them.
+CREATE FUNCTION @extschema@._tenant_hazards()
+RETURNS TABLE(tbl pg_catalog.regclass, check_name pg_catalog.text, detail pg_catalog.text)
+LANGUAGE sql
+STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $function$
+SELECT i.inhrelid::pg_catalog.regclass, 'unscoped parent',
+       pg_catalog.format('is a child of table %s, which is not tenant-scoped: queries on it use this table''s rows without the policies',
+                         i.inhparent::pg_catalog.regclass)
+  FROM @extschema@.tenant_tables s
+  JOIN pg_catalog.pg_inherits i ON i.inhrelid = s.tbl
+ WHERE NOT EXISTS (SELECT 1 FROM @extschema@.tenant_tables x WHERE x.tbl = i.inhparent)
+UNION ALL
+SELECT p.polrelid::pg_catalog.regclass, 'policy order',
+       pg_catalog.format('restrictive policy "%s" sorts before dbcore_tenant_isolation, so it is evaluated first and sees every client''s rows',
+                         p.polname)
+  FROM @extschema@.tenant_tables s
+  JOIN pg_catalog.pg_policy p ON p.polrelid = s.tbl
+ WHERE NOT p.polpermissive
+   AND p.polname OPERATOR(pg_catalog.<) ('dbcore_tenant_isolation' COLLATE "C")
+UNION ALL
+SELECT k.conrelid::pg_catalog.regclass, 'foreign key action',
+       pg_catalog.format('foreign key %s acts on changes to table %s, which is not tenant-scoped: foreign-key actions bypass row level security',
+                         pg_catalog.quote_ident(k.conname), k.confrelid::pg_catalog.regclass)
+  FROM @extschema@.tenant_tables s
+  JOIN pg_catalog.pg_constraint k ON k.conrelid = s.tbl AND k.contype = 'f'
+ WHERE (k.confdeltype NOT IN ('a', 'r') OR k.confupdtype NOT IN ('a', 'r'))
+   AND NOT EXISTS (SELECT 1 FROM @extschema@.tenant_tables x WHERE x.tbl = k.confrelid)
+$function$;
+
+COMMENT ON FUNCTION @extschema@._tenant_hazards() IS
+  'Internal: ways around scoped tables built with ordinary DDL (unscoped parents, restrictive policies evaluated before dbcore''s, foreign-key actions on changes to unscoped tables)';
+
 CREATE FUNCTION @extschema@.tenant_scoping_problems()
 RETURNS TABLE(tbl pg_catalog.regclass, check_name pg_catalog.text, detail pg_catalog.text)
 LANGUAGE sql
@@ -558,10 +602,12 @@ SELECT p.tbl, p.check_name, p.detail
   FROM (SELECT pg_catalog.array_agg(r.tbl), pg_catalog.array_agg(r.column_name)
           FROM @extschema@.tenant_tables r) AS a(tbls, cols),
        LATERAL @extschema@.tenant_check_tables(a.tbls, a.cols) AS p
+UNION ALL
+SELECT h.tbl, h.check_name, h.detail FROM @extschema@._tenant_hazards() h
 $function$;
 
 COMMENT ON FUNCTION @extschema@.tenant_scoping_problems() IS
-  'Every broken piece of every table in dbcore.tenant_tables (see dbcore.tenant_check_tables())';
+  'Every broken piece of every table in dbcore.tenant_tables (see dbcore.tenant_check_tables()), and every way around them built with DDL';
 
 ------------------------------------------------------------------------------
 -- enable_tenant_scoping / disable_tenant_scoping
@@ -904,6 +950,7 @@ GRANT EXECUTE ON FUNCTION
     @extschema@._tenant_scope_one(pg_catalog.regclass, pg_catalog.name),
     @extschema@.tenant_check_tables(pg_catalog.regclass[], pg_catalog.name[]),
     @extschema@.tenant_scoping_problems(),
+    @extschema@._tenant_hazards(),
     @extschema@.enable_tenant_scoping(pg_catalog.regclass, pg_catalog.name),
     @extschema@.disable_tenant_scoping(pg_catalog.regclass)
   TO PUBLIC;
@@ -1095,6 +1142,15 @@ SELECT 'stale registry entry', r.tbl::pg_catalog.oid::pg_catalog.text,
        'dbcore.tenant_tables names a table that no longer exists'
   FROM @extschema@.tenant_tables r
  WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = r.tbl)
+UNION ALL
+-- Foreign-key checks bypass row level security: a key from an unscoped
+-- table tells whoever inserts there whether another client has a value.
+SELECT 'reference from unscoped table', k.confrelid::pg_catalog.regclass::pg_catalog.text,
+       pg_catalog.format('foreign key %s of table %s, which is not tenant-scoped, references it: inserts there probe for other clients'' values; scope that table',
+                         pg_catalog.quote_ident(k.conname), k.conrelid::pg_catalog.regclass)
+  FROM @extschema@.tenant_tables s
+  JOIN pg_catalog.pg_constraint k ON k.confrelid = s.tbl AND k.contype = 'f'
+ WHERE NOT EXISTS (SELECT 1 FROM @extschema@.tenant_tables x WHERE x.tbl = k.conrelid)
 UNION ALL
 -- Unique keys without the client column tell one client that another has a key.
 SELECT 'unique key without client column', s.relid::pg_catalog.text,
