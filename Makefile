@@ -11,7 +11,7 @@ OBJS       = src/dbcore.o src/updated_at.o src/tenant.o src/migrate.o
 # beside them are pg_regress inputs (the classic contrib layout).
 DATA       = $(wildcard sql/$(EXTENSION)--*.sql)
 
-REGRESS    = updated_at tenant_scoping tenant_tokens tenant_stale_scope tenant_hazards migrations
+REGRESS    = updated_at tenant_scoping tenant_tokens tenant_stale_scope tenant_hazards migrations bad_input
 REGRESS_OPTS = --inputdir=.
 
 ISOLATION  = updated_at_concurrency tenant_scopes tenant_ddl_locks migrations_concurrency

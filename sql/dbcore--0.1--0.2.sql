@@ -350,6 +350,14 @@ BEGIN
     SELECT c.relname, c.relkind, c.relrowsecurity, c.relforcerowsecurity, c.relowner
       INTO rel
       FROM pg_catalog.pg_class c WHERE c.oid = tbl;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'relation with OID % does not exist', tbl::pg_catalog.oid
+            USING ERRCODE = 'undefined_table';
+    END IF;
+    IF column_name IS NULL OR column_name = '' THEN
+        RAISE EXCEPTION 'column name must not be null or empty'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
     IF rel.relkind = 'f' THEN
         RAISE EXCEPTION 'cannot tenant-scope foreign table "%"', rel.relname
             USING ERRCODE = 'feature_not_supported',

@@ -65,13 +65,19 @@ BEGIN
                   HINT = 'Leave clock out to use the transaction timestamp.';
     END IF;
     IF clock NOT IN ('transaction', 'statement', 'clock') THEN
-        RAISE EXCEPTION 'invalid clock "%"', clock
+        RAISE EXCEPTION 'invalid clock "%"',
+                        CASE WHEN pg_catalog.length(clock) <= 32 THEN clock
+                             ELSE pg_catalog.left(clock, 32) || '...' END
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Use ''transaction'' (now(), the default), ''statement'' (statement_timestamp()) or ''clock'' (clock_timestamp()).';
     END IF;
 
     SELECT c.oid, c.relkind, c.relname INTO rel
       FROM pg_catalog.pg_class c WHERE c.oid = tbl;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'relation with OID % does not exist', tbl::pg_catalog.oid
+            USING ERRCODE = 'undefined_table';
+    END IF;
     IF rel.relkind NOT IN ('r', 'p', 'f') THEN
         RAISE EXCEPTION '"%" is not a table', rel.relname
             USING ERRCODE = 'wrong_object_type',
@@ -191,6 +197,10 @@ BEGIN
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
     SELECT c.relname INTO relname FROM pg_catalog.pg_class c WHERE c.oid = tbl;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'relation with OID % does not exist', tbl::pg_catalog.oid
+            USING ERRCODE = 'undefined_table';
+    END IF;
     -- Serialize attach/detach of one table, so that concurrent calls see each
     -- other's trigger instead of racing to create it (key: "dc" << 48 | oid).
     PERFORM pg_catalog.pg_advisory_xact_lock(25699::pg_catalog.int8 << 48 | tbl::pg_catalog.oid::pg_catalog.int8);

@@ -42,6 +42,9 @@
 
 #include "dbcore.h"
 
+/* Longest migration name accepted: names are repeated in every message. */
+#define MIGRATION_NAME_MAX 200
+
 /* Longest accepted version string: keeps every group below 100 digits. */
 #define MIGRATION_VERSION_MAXLEN 64
 
@@ -213,6 +216,13 @@ migration_args(FunctionCallInfo fcinfo, Migration *m)
 {
 	version_arg(fcinfo, m);
 	m->name = text_arg(fcinfo, 1, "migration name", false);
+	if (strlen(m->name) > MIGRATION_NAME_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
+				 errmsg("migration name is too long"),
+				 errdetail("A migration name is at most %d bytes; this one is %zu.",
+						   MIGRATION_NAME_MAX, strlen(m->name)),
+				 errhint("Describe the migration in a few words; the script itself is stored separately.")));
 	m->up_sql = text_arg(fcinfo, 2, "up_sql", false);
 	m->down_sql = text_arg(fcinfo, 3, "down_sql", true);
 	m->checksum = script_checksum(m->up_sql, strlen(m->up_sql));

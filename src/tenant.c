@@ -1128,6 +1128,12 @@ dbcore_mint_client_token(PG_FUNCTION_ARGS)
 		char	   *kid = text_to_cstring(PG_GETARG_TEXT_PP(2));
 
 		key = find_signing_key(kid);
+		if (key == NULL && !valid_key_id(kid, strlen(kid)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid signing key id"),
+					 errdetail("A key id is 1 to 64 characters A-Z, a-z, 0-9, \"-\" and \"_\"."),
+					 errhint("Name a key id from dbcore.signing_keys, or leave key_id out to use the first key.")));
 		if (key == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -1796,7 +1802,7 @@ dbcore_tenant_register(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("tenant scoping of table \"%s\" is incomplete", get_rel_name(relid)),
-				 errdetail("%s", SPI_getvalue(SPI_tuptable->vals[0],
+				 errdetail("Found: %s.", SPI_getvalue(SPI_tuptable->vals[0],
 											  SPI_tuptable->tupdesc, 1)),
 				 errhint("Call dbcore.enable_tenant_scoping() on the table.")));
 
