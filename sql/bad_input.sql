@@ -36,5 +36,16 @@ SELECT dbcore.mint_client_token('c', '5 minutes', repeat('k', 1048576));
 SELECT dbcore.mint_client_token('c', '5 minutes', 'k2');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 RESET dbcore.signing_keys;
-DROP TABLE t2;
+SELECT dbcore._tenant_scope_one(NULL, 'client_id');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+-- A trigger argument longer than any column name.
+CREATE TABLE t3 (id int, updated_at timestamptz);
+INSERT INTO t3 VALUES (1, NULL);
+\set ECHO none
+SELECT format('CREATE TRIGGER t3_stamp BEFORE UPDATE ON t3 FOR EACH ROW EXECUTE FUNCTION dbcore.updated_at(%L)',
+              repeat('x', 100000)) \gexec
+\set ECHO all
+UPDATE t3 SET id = 2;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+DROP TABLE t2, t3;
 DROP EXTENSION dbcore;

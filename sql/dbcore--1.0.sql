@@ -642,6 +642,10 @@ DECLARE
     pol      record;
     trg      record;
 BEGIN
+    IF tbl IS NULL THEN
+        RAISE EXCEPTION 'table must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
     SELECT c.relname, c.relkind, c.relrowsecurity, c.relforcerowsecurity, c.relowner
       INTO rel
       FROM pg_catalog.pg_class c WHERE c.oid = tbl;

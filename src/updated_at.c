@@ -131,6 +131,13 @@ updated_at_compute_state(UpdatedAtState *state, TriggerData *trigdata)
 
 	if (trigger->tgnargs > 0)
 		colname = trigger->tgargs[0];
+	if (strlen(colname) >= NAMEDATALEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_NAME_TOO_LONG),
+				 errmsg("trigger \"%s\" on relation \"%s\" names a column longer than %d bytes",
+						trigger->tgname, RelationGetRelationName(rel), NAMEDATALEN - 1),
+				 errdetail("No column can have such a name."),
+				 errhint("The first argument of dbcore.updated_at() is the column to maintain, such as 'updated_at'.")));
 	if (colname[0] == '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
