@@ -1,0 +1,234 @@
+#!/usr/bin/env bash
+# test/shell/meta.sh: the release metadata agree with dbcore.control.
+#
+# dbcore.control's default_version (what `make version` prints) is the one
+# source of the version.  This test fails when any other file that states it
+# has drifted:
+#   META.json           valid JSON, PGXN meta-spec 1.0.0 fields; "version"
+#                       and provides.dbcore.version are the control version as
+#                       SemVer (PGXN requires SemVer: '0.3' -> "0.3.0");
+#                       provides.dbcore.file is sql/dbcore--<version>.sql and
+#                       exists
+#   debian/changelog    the newest entry's version is the control version
+#   debian/control      the binary package names are postgresql-NN-dbcore
+#                       for the versions in debian/pgversions
+#   CHANGELOG.md        has a "## [<version>]" heading
+# Then it proves the checks can fail: on scratch copies where the control
+# version was bumped (as for a release) or META.json was edited, the checker
+# must report the drift.
+#
+# Needs no database: runs in about a second.  Prints ok/not ok lines and a
+# final figure; exits non-zero on any failure.  Removes its temp dir always.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/dbcore-meta.XXXXXX")"
+trap 'rm -rf "$tmp"' EXIT
+
+PG_CONFIG="${PG_CONFIG:-}"
+if [[ -z "$PG_CONFIG" ]]; then
+    if [[ -x /usr/lib/postgresql/15/bin/pg_config ]]; then
+        PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
+    else
+        PG_CONFIG=pg_config
+    fi
+fi
+
+passed=0 failed=0
+pass() { passed=$((passed + 1)); echo "ok - $*"; }
+fail() { failed=$((failed + 1)); echo "not ok - $*"; }
+
+# control_version DIR: dbcore.control's default_version, through the Makefile.
+control_version() {
+    make -s --no-print-directory -C "$1" version PG_CONFIG="$PG_CONFIG"
+}
+
+# check_tree DIR VERSION: one "ok - ..." / "not ok - ..." line per check on
+# the tree in DIR; exit status 1 if any check failed.
+check_tree() {
+    python3 - "$1" "$2" <<'PY'
+import json, os, re, sys
+
+root, version = sys.argv[1], sys.argv[2]
+bad = 0
+
+def check(cond, what, detail=""):
+    global bad
+    if cond:
+        print("ok - " + what)
+    else:
+        bad += 1
+        print("not ok - " + what + (": " + detail if detail else ""))
+
+def read(rel):
+    with open(os.path.join(root, rel), encoding="utf-8") as f:
+        return f.read()
+
+SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+                    r"(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$")
+
+def semver_of(v):
+    """The PGXN (SemVer) spelling of an extension version: 0.3 -> 0.3.0."""
+    parts = v.split(".")
+    if len(parts) == 2 and all(p.isdigit() for p in parts):
+        return v + ".0"
+    return v
+
+check(re.fullmatch(r"[0-9]+(\.[0-9]+)+", version) is not None,
+      "dbcore.control's default_version '%s' is a dotted number" % version)
+want = semver_of(version)
+
+# ---- META.json
+try:
+    meta = json.loads(read("META.json"))
+    check(isinstance(meta, dict), "META.json is a JSON object")
+except (OSError, ValueError) as e:
+    meta = None
+    check(False, "META.json is valid JSON", str(e))
+
+if isinstance(meta, dict):
+    missing = [k for k in ("name", "version", "abstract", "maintainer", "license",
+                           "provides", "meta-spec") if k not in meta]
+    check(not missing, "META.json has every required meta-spec field", "missing " + ", ".join(missing))
+    spec = meta.get("meta-spec") or {}
+    check(spec.get("version") == "1.0.0", "META.json declares meta-spec 1.0.0",
+          "got %r" % spec.get("version"))
+    check(meta.get("name") == "dbcore", "META.json name is dbcore", "got %r" % meta.get("name"))
+    check(meta.get("version") == want,
+          "META.json version is %s (dbcore.control's %s)" % (want, version),
+          "got %r" % meta.get("version"))
+    check(isinstance(meta.get("version"), str) and SEMVER.match(meta["version"]) is not None,
+          "META.json version is SemVer", "got %r" % meta.get("version"))
+    ext = (meta.get("provides") or {}).get("dbcore") or {}
+    check(ext.get("version") == want,
+          "META.json provides.dbcore.version is %s" % want, "got %r" % ext.get("version"))
+    wfile = "sql/dbcore--%s.sql" % version
+    check(ext.get("file") == wfile, "META.json provides.dbcore.file is %s" % wfile,
+          "got %r" % ext.get("file"))
+    check(os.path.isfile(os.path.join(root, wfile)), "%s exists" % wfile)
+    doc = ext.get("docfile")
+    check(doc is None or os.path.isfile(os.path.join(root, doc)),
+          "META.json provides.dbcore.docfile exists", "no file %r" % doc)
+    check(meta.get("license") == "postgresql", "META.json license is postgresql",
+          "got %r" % meta.get("license"))
+    check(meta.get("release_status", "stable") in ("stable", "testing", "unstable"),
+          "META.json release_status is stable, testing or unstable",
+          "got %r" % meta.get("release_status"))
+    pg = ((meta.get("prereqs") or {}).get("runtime") or {}).get("requires", {}).get("PostgreSQL")
+    check(isinstance(pg, str) and re.fullmatch(r"(>=\s*)?15\.0\.0", pg) is not None,
+          "META.json requires PostgreSQL 15.0.0 at runtime", "got %r" % pg)
+    tags = meta.get("tags", [])
+    check(all(isinstance(t, str) and 2 <= len(t) <= 255 and not re.search(r"[/\\\x00-\x1f]", t)
+              for t in tags), "META.json tags are valid PGXN tags")
+    for d in (meta.get("no_index") or {}).get("directory", []):
+        check(os.path.isdir(os.path.join(root, d)), "META.json no_index directory %s exists" % d)
+
+# ---- debian/changelog: "dbcore (VERSION) distribution; urgency=..."
+try:
+    first = read("debian/changelog").splitlines()[0]
+    m = re.match(r"^dbcore \(([^)]+)\) ", first)
+    check(m is not None and m.group(1) == version,
+          "debian/changelog's newest entry is version %s" % version,
+          "first line is %r" % first)
+except (OSError, IndexError) as e:
+    check(False, "debian/changelog is readable", str(e))
+
+# ---- debian/control: the binary packages are the ones debian/pgversions asks for
+try:
+    pkgs = re.findall(r"^Package: (\S+)$", read("debian/control"), re.M)
+    majors = [l.strip() for l in read("debian/pgversions").splitlines()
+              if l.strip() and not l.strip().startswith("#")]
+    wpkgs = ["postgresql-%s-dbcore" % v for v in majors if re.fullmatch(r"[0-9]+", v)]
+    check(wpkgs and pkgs == wpkgs,
+          "debian/control builds %s" % ", ".join(wpkgs or ["?"]),
+          "has %s (run pg_buildext updatecontrol)" % ", ".join(pkgs))
+except OSError as e:
+    check(False, "debian/control and debian/pgversions are readable", str(e))
+
+# ---- CHANGELOG.md
+try:
+    heads = re.findall(r"^## \[([^\]]+)\]", read("CHANGELOG.md"), re.M)
+    check(version in heads, "CHANGELOG.md has a [%s] entry" % version,
+          "headings: %s" % ", ".join(heads))
+except OSError as e:
+    check(False, "CHANGELOG.md is readable", str(e))
+
+sys.exit(1 if bad else 0)
+PY
+}
+
+# ---- the real tree
+version="$(control_version "$root")" || { fail "make version failed"; version=''; }
+if [[ -n "$version" ]]; then
+    pass "make version prints dbcore.control's default_version: $version"
+    if python3 -m json.tool "$root/META.json" >/dev/null 2>"$tmp/json.err"; then
+        pass "python3 -m json.tool accepts META.json"
+    else
+        fail "python3 -m json.tool rejects META.json: $(head -n 1 "$tmp/json.err")"
+    fi
+    rc=0
+    check_tree "$root" "$version" >"$tmp/real.out" || rc=$?
+    cat "$tmp/real.out"
+    passed=$((passed + $(grep -c '^ok - ' "$tmp/real.out" || true)))
+    failed=$((failed + $(grep -c '^not ok - ' "$tmp/real.out" || true)))
+    if [[ $rc -ne 0 ]] && ! grep -q '^not ok - ' "$tmp/real.out"; then
+        fail "the checker itself failed (exit $rc)"
+    fi
+fi
+
+# ---- the checker catches drift
+# A scratch copy of just the files the checks read.
+scratch() {
+    local dir="$tmp/$1"
+    mkdir -p "$dir/debian"
+    cp "$root/Makefile" "$root/dbcore.control" "$root/META.json" "$root/CHANGELOG.md" "$root/README.md" "$dir/"
+    cp "$root/debian/changelog" "$root/debian/control" "$root/debian/pgversions" "$dir/debian/"
+    cp -r "$root/sql" "$dir/sql"
+    local d
+    for d in bench debian test; do mkdir -p "$dir/$d"; done
+    printf '%s\n' "$dir"
+}
+
+# expect_drift NAME GREP-PATTERN: the checker must fail on scratch copy NAME,
+# with a "not ok" line matching the pattern.
+expect_drift() {
+    local dir="$tmp/$1" what="$2" v out rc=0
+    v="$(control_version "$dir")"
+    out="$(check_tree "$dir" "$v")" || rc=$?
+    if [[ $rc -ne 0 ]] && grep -q "^not ok - .*$what" <<<"$out"; then
+        pass "drift caught: $1 (not ok - ...$what)"
+    else
+        fail "drift not caught: $1, no not-ok line with '$what' (exit $rc)"
+        printf '%s\n' "$out" | sed 's/^/#   /'
+    fi
+}
+
+if [[ -n "$version" ]]; then
+    # A release bumps dbcore.control (and adds its scripts) but forgets META.json
+    # and debian/changelog.
+    d="$(scratch bumped)"
+    sed -i "s/^default_version *=.*/default_version = '98.7'/" "$d/dbcore.control"
+    : >"$d/sql/dbcore--98.7.sql"
+    printf '## [98.7] - 2099-01-01\n' >>"$d/CHANGELOG.md"
+    expect_drift bumped "META.json version is 98.7.0"
+    expect_drift bumped "debian/changelog's newest entry is version 98.7"
+
+    # META.json edited by hand to a version the control file doesn't have.
+    d="$(scratch meta_edited)"
+    python3 - "$d/META.json" <<'PY'
+import json, sys
+p = sys.argv[1]
+m = json.load(open(p))
+m["provides"]["dbcore"]["version"] = "9.9.9"
+json.dump(m, open(p, "w"), indent=3)
+PY
+    expect_drift meta_edited "provides.dbcore.version"
+
+    # Not JSON at all (a trailing comma).
+    d="$(scratch broken_json)"
+    sed -i '0,/"name": "dbcore",/s//"name": "dbcore",,/' "$d/META.json"
+    expect_drift broken_json "META.json is valid JSON"
+fi
+
+echo "meta: $passed checks passed, $failed failed (version ${version:-?})"
+[[ $failed -eq 0 ]]
