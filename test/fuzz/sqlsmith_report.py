@@ -9,8 +9,9 @@ produces many errors by design; they are classified by SQLSTATE.  The rule:
             crashed (SQLSTATE class 08, 57P01-57P03, or the words psql and
             libpq use for it) -- fails;
   internal: an error of SQLSTATE class XX fails when dbcore code ran for
-            the query: the query calls a dbcore function or its report names
-            dbcore (fails at once); or it writes (INSERT/UPDATE/DELETE/MERGE)
+            the query: its report names dbcore (fails at once); the query
+            calls a dbcore function (replayed with those calls replaced by
+            NULL, as below); or it writes (INSERT/UPDATE/DELETE/MERGE)
             a table with a dbcore trigger, or -- for a role that row level
             security applies to -- reads a tenant-scoped table, whose
             policies call dbcore functions.  Such a query is replayed as a
@@ -59,6 +60,28 @@ def replay_without_dbcore(psql, conninfo, sql):
                        env=dict(os.environ, PGCLIENTENCODING="UTF8"), timeout=60)
     m = re.search(r"^(?:psql:[^\n]*?: )?ERROR:  ([0-9A-Z]{5}): (.*)$", r.stderr, re.M)
     return (m.group(1), m.group(2).strip()) if m else None
+
+
+def without_dbcore_calls(sql):
+    """sql with every call of a dbcore function replaced by NULL (balanced
+    parentheses), so a replay can tell whether an error needs dbcore."""
+    out, i = [], 0
+    pat = re.compile(r'(?:\bdbcore|"dbcore")\s*\.\s*"?[A-Za-z_][A-Za-z0-9_]*"?\s*\(')
+    while True:
+        m = pat.search(sql, i)
+        if not m:
+            out.append(sql[i:])
+            return "".join(out)
+        out.append(sql[i:m.start()])
+        depth, j = 1, m.end()
+        while j < len(sql) and depth:
+            if sql[j] == "(":
+                depth += 1
+            elif sql[j] == ")":
+                depth -= 1
+            j += 1
+        out.append("NULL")
+        i = j
 
 
 def names_pattern(names):
@@ -123,8 +146,18 @@ def main():
             crashes.append((label, state, msg, sql))
         elif state.startswith("XX"):
             text = re.sub(r"^ERROR:  ", "", first)
-            if call_re.search(sql) or "dbcore" in msg.lower():
+            if "dbcore" in msg.lower():
                 internal.append((label, state, msg, sql))
+            elif call_re.search(sql):
+                # The query calls dbcore functions: replay it with those calls
+                # replaced by NULL (and dbcore's triggers and policies out of
+                # the way); the same XX error then is PostgreSQL's own.
+                again = replay_without_dbcore(args.psql, args.target, without_dbcore_calls(sql))
+                if again is not None and again[0].startswith("XX") and again[1] == text:
+                    core_xx[first + " (also with dbcore's calls replaced by NULL)"] += 1
+                else:
+                    internal.append((label, state, msg + "\n(replayed without dbcore calls: %s)" % (
+                        "%s %s" % again if again else "no error"), sql))
             elif dbcore_ran:
                 again = replay_without_dbcore(args.psql, args.target, sql)
                 if again is not None and again[0].startswith("XX") and again[1] == text:
