@@ -59,7 +59,7 @@ sql/$(EXTENSION)--1.0.sql: sql/$(EXTENSION)--0.3.sql sql/$(EXTENSION)--0.3--1.0.
 
 all: sql/$(EXTENSION)--0.2.sql sql/$(EXTENSION)--0.3.sql sql/$(EXTENSION)--1.0.sql
 
-.PHONY: test demo bench cppcheck version
+.PHONY: test demo bench cppcheck version valgrind dist
 
 tools/dbcore-migrate/dbcore-migrate: tools/dbcore-migrate/dbcore-migrate.c tools/dbcore-migrate/Makefile
 	$(MAKE) -C tools/dbcore-migrate PG_CONFIG=$(PG_CONFIG)
@@ -72,6 +72,15 @@ demo:
 bench:
 	bash bench/updated_at.sh
 	bash bench/migrations.sh
+	bash bench/tenant.sh
+
+# The regression and isolation suites with the server under valgrind memcheck.
+valgrind:
+	bash tools/valgrind.sh
+
+# PGXN release archives (dbcore-X.Y.Z.zip and .tar.gz).
+dist:
+	bash tools/release.sh dist
 
 # __builtin_constant_p(x)=1 lets cppcheck see that ereport(ERROR, ...) does
 # not return (elog.h ends it with pg_unreachable() only when the level is a
