@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/tenant.sh: what does dbcore's tenant scoping cost?
 #
-#   bash bench/tenant.sh [--quick] [--no-build] [--no-deps]
+#   bash bench/tenant.sh [--quick] [--no-build] [--no-deps] [--callgrind]
 #
 # Installs missing packages, builds and installs dbcore, starts a throwaway
 # PostgreSQL cluster and loads three copies of the same ROWS rows (20
@@ -45,6 +45,11 @@
 #                unless RESULTS_FILE is set
 #   --no-build   use the dbcore already installed (no make / make install)
 #   --no-deps    don't check for or install Debian packages
+#   --callgrind  also count the instructions per transaction of every
+#                pgbench workload and variant: the cluster is restarted
+#                under valgrind --tool=callgrind (needs valgrind; adds about
+#                3 minutes).  Unlike TPS and CPU time, instruction counts do
+#                not move with the machine's other load
 #
 # Settings (environment):
 #   ROWS=1000000     rows per table (a multiple of 100, at least 10000)
@@ -68,12 +73,13 @@ usage() {
     exit "${1:-0}"
 }
 
-quick=0 build=1 deps=1
+quick=0 build=1 deps=1 callgrind=0
 for arg in "$@"; do
     case "$arg" in
         --quick) quick=1 ;;
         --no-build) build=0 ;;
         --no-deps) deps=0 ;;
+        --callgrind) callgrind=1 ;;
         -h|--help) usage 0 ;;
         *) echo "unknown option: $arg" >&2; usage 2 >&2 ;;
     esac
@@ -129,6 +135,9 @@ cluster_trap
 
 if [[ $deps == 1 ]]; then
     dbcore_install_deps
+fi
+if [[ $callgrind == 1 ]] && ! command -v valgrind >/dev/null 2>&1; then
+    die "--callgrind needs valgrind (apt-get install valgrind)"
 fi
 if [[ $build == 1 ]]; then
     dbcore_build_install
@@ -698,6 +707,121 @@ for l in "${LIKE_LABELS[@]}"; do
 | $(like_label "$l") | ${LIKE_PLAN[0 $l]:-?} | ${LMED[0 $l]} | ${LIKE_PLAN[1 $l]:-?} | ${LMED[1 $l]} |"
 done
 
+# --------------------------------------------------------------------------
+# 4. (--callgrind) Instructions per transaction
+#
+# The cluster is restarted under valgrind --tool=callgrind, which follows
+# the postmaster's forks: every backend writes its own profile when it
+# exits.  Each workload and variant runs twice over one connection
+# (pgbench -c 1, a fixed random seed), CG_SHORT and CG_LONG transactions,
+# each time right after a VACUUM of its table; the difference of the two
+# backends' instruction counts divided by the difference of the
+# transactions is the cost of one transaction, with the backend's start-up
+# and exit cancelled out.  Deterministic (up to the random tenants and the
+# state of the pages), whatever else the machine does; instructions are not
+# time, but the closest thing to it that does not move with other load.
+# --------------------------------------------------------------------------
+CG_SHORT=200 CG_LONG=1200
+declare -A IR
+if [[ $callgrind == 1 ]]; then
+    say "callgrind: instructions per transaction (${#WORKLOADS[@]} workloads x ${#VARIANTS[@]} variants)"
+    CG_DIR="$DBCORE_CLUSTER_BASE/callgrind"
+    mkdir -p "$CG_DIR"
+    [[ $EUID -ne 0 ]] || chown postgres: "$CG_DIR"
+    _dbcore_as_pg "$(pg_bin pg_ctl)" -D "$DBCORE_CLUSTER_DATA" -m fast -w -t 60 stop >/dev/null
+    _dbcore_as_pg valgrind --tool=callgrind --trace-children=yes \
+        --callgrind-out-file="$CG_DIR/cg.%p" \
+        "$(pg_bin postgres)" -D "$DBCORE_CLUSTER_DATA" >"$CG_DIR/postmaster.log" 2>&1 &
+    for ((i = 0; i < 240; i++)); do
+        "$(pg_bin pg_isready)" -q && break
+        sleep 0.5
+    done
+    "$(pg_bin pg_isready)" -q || { tail -n 20 "$CG_DIR/postmaster.log" >&2; die "the cluster did not come up under callgrind"; }
+    PM_PID="$(head -n 1 "$DBCORE_CLUSTER_DATA/postmaster.pid")"
+
+    # Under valgrind, /proc/PID/cmdline shows valgrind's command line, not
+    # PostgreSQL's process title, so pm_settle cannot tell backends from
+    # background processes.  Instead: the postmaster's children once they
+    # have been the same for 3 s are the background processes; a run is over
+    # when only they are left (a backend writes its profile before it exits).
+    cg_children() { ps -o pid= --ppid "$PM_PID" | tr -d ' ' | sort; }
+    cg_base="" stable=0
+    for ((i = 0; i < 200; i++)); do
+        now="$(cg_children)"
+        if [[ "$now" == "$cg_base" ]]; then
+            stable=$((stable + 1))
+            ((stable >= 6)) && break
+        else
+            cg_base="$now" stable=0
+        fi
+        sleep 0.5
+    done
+    cg_settle() {
+        local i
+        for ((i = 0; i < 1200; i++)); do
+            [[ "$(cg_children)" == "$cg_base" ]] && return 0
+            sleep 0.1
+        done
+        die "backends did not exit under callgrind"
+    }
+    cg_backend_ir() {   # cg_backend_ir WORKLOAD VARIANT N: the instructions of the run's backend
+        local f n best=0
+        psql_run -c "VACUUM bench.t_$2"
+        cg_settle
+        rm -f "$CG_DIR"/cg.*
+        PGOPTIONS="-c plan_cache_mode=force_generic_plan" \
+            "$PGBENCH" -n -M prepared -c 1 -j 1 -t "$3" --random-seed=1 \
+            -U bench_app -D rows="$ROWS" -f "$BENCH_DIR/$1-$2.pgbench" \
+            postgres >"$WORK/cg-pgbench.out" 2>&1 ||
+            { tail -n 20 "$WORK/cg-pgbench.out" >&2; die "pgbench $1-$2 failed under callgrind"; }
+        cg_settle
+        # pgbench opens a second, short connection; the run's is the largest.
+        for f in "$CG_DIR"/cg.*; do
+            [[ -f "$f" ]] || continue
+            n="$(sed -n 's/^summary: *\([0-9]*\).*/\1/p' "$f" | head -n 1)"
+            [[ -n "$n" ]] && ((n > best)) && best=$n
+        done
+        ((best > 0)) || die "no callgrind profile for $1-$2"
+        echo "$best"
+    }
+    for w in "${WORKLOADS[@]}"; do
+        for v in "${VARIANTS[@]}"; do
+            a="$(cg_backend_ir "$w" "$v" "$CG_SHORT")"
+            b="$(cg_backend_ir "$w" "$v" "$CG_LONG")"
+            if ! [[ "$a" =~ ^[0-9]+$ && "$b" =~ ^[0-9]+$ ]] || ((b <= a)); then
+                die "callgrind measurement of $w-$v failed"
+            fi
+            IR[$w $v]=$(((b - a) / (CG_LONG - CG_SHORT)))
+            printf '   %-7s %-8s %8s instructions/txn\n' "$w" "$v" "${IR[$w $v]}"
+        done
+    done
+    # Back to a normal cluster, for cluster_stop.
+    _dbcore_as_pg "$(pg_bin pg_ctl)" -D "$DBCORE_CLUSTER_DATA" -m fast -w -t 300 stop >/dev/null || true
+    rm -rf "${CG_DIR:?}"
+fi
+
+ir_section=""
+if [[ $callgrind == 1 ]]; then
+    IR_OK=1 IR_SET_OK=1
+    ir_table="| Workload | Plain, instructions/txn | \`current_setting\` policy | dbcore | Throughput-equivalent dbcore ÷ plain | dbcore ÷ setting | ≥ ${TARGET_TPS}× plain | ≥ setting |
+|---|---:|---:|---:|---:|---:|:---:|:---:|"
+    for w in "${WORKLOADS[@]}"; do
+        rp="$(awk -v a="${IR[$w plain]}" -v b="${IR[$w dbcore]}" 'BEGIN { printf "%.3f", a / b }')"
+        rs="$(awk -v a="${IR[$w setting]}" -v b="${IR[$w dbcore]}" 'BEGIN { printf "%.3f", a / b }')"
+        if ge "$rp" "$TARGET_TPS"; then m1=yes; else m1="**no**"; IR_OK=0; fi
+        if ge "$rs" 1; then m2=yes; else m2="**no**"; IR_SET_OK=0; fi
+        ir_table+="
+| $w | ${IR[$w plain]} | ${IR[$w setting]} | ${IR[$w dbcore]} | ${rp}× | ${rs}× | $m1 | $m2 |"
+    done
+    ir_section="#### pgbench workloads: instructions per transaction (callgrind)
+
+$ir_table
+
+One backend (\`pgbench -c 1\`, the same scripts and random seed), instructions of $((CG_LONG - CG_SHORT)) transactions (the difference of a $CG_LONG- and a $CG_SHORT-transaction run, start-up cancelled out), inverted so that above 1 means dbcore does better. Targets by instruction count: ≥ ${TARGET_TPS}× plain $(verdict_of $IR_OK); ≥ setting $(verdict_of $IR_SET_OK). Instructions are not time (cache misses, system calls and the socket round trips weigh differently), but they do not move with the machine's other load.
+
+"
+fi
+
 cpu="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -n 1)"
 elapsed=$((SECONDS - started))
 report="$(cat <<EOF
@@ -721,9 +845,9 @@ $tps_table
 
 $cpu_table
 
-Ratios are medians of per-round ratios (the three variants of a round run back to back), min–max over the rounds; CPU ratios are inverted (other's CPU ÷ dbcore's) so that, like TPS ratios, above 1 means dbcore does better. Targets: dbcore's throughput ≥ ${TARGET_TPS}× plain's — by TPS: $(verdict_of "${TPS_OK[tps]}"), by CPU time: $(verdict_of "${TPS_OK[cpu]}"); never below the setting policy's — by TPS: $(verdict_of "${SET_OK[tps]}"), by CPU time: $(verdict_of "${SET_OK[cpu]}"). On a machine shared with other work, TPS moves with the other load; CPU time per transaction much less (a CPU-bound server's throughput is inversely proportional to it).
+Ratios are medians of per-round ratios (the three variants of a round run back to back), min–max over the rounds; CPU ratios are inverted (other's CPU ÷ dbcore's) so that, like TPS ratios, above 1 means dbcore does better. Targets: dbcore's throughput ≥ ${TARGET_TPS}× plain's — by TPS: $(verdict_of "${TPS_OK[tps]}"), by CPU time: $(verdict_of "${TPS_OK[cpu]}"); never below the setting policy's — by TPS: $(verdict_of "${SET_OK[tps]}"), by CPU time: $(verdict_of "${SET_OK[cpu]}"). On a CPU-bound server throughput is inversely proportional to CPU time per transaction; but on a machine shared with other work both move with the other load (for transactions this small, CPU time per transaction nearly as much as TPS): compare rounds, and see \`--callgrind\` for counts that do not move.
 
-#### LIKE under row level security (median ms of $LIKE_REPS runs)
+${ir_section}#### LIKE under row level security (median ms of $LIKE_REPS runs)
 
 $like_table
 
