@@ -836,6 +836,54 @@ clear_session_client_id(void)
 }
 
 /*
+ * dbcore.client_id's own entry in PostgreSQL's table of settings (found once;
+ * the entry itself never moves), for its stack of values set in the current
+ * transaction.
+ */
+static struct config_generic *client_id_gconf = NULL;
+
+static struct config_generic *
+client_id_guc(void)
+{
+	if (client_id_gconf == NULL)
+	{
+		struct config_generic **vars = get_guc_variables();
+		int			nvars = GetNumConfigOptions();
+		int			i;
+
+		for (i = 0; i < nvars; i++)
+		{
+			if (strcmp(vars[i]->name, CLIENT_ID_GUC) == 0)
+			{
+				client_id_gconf = vars[i];
+				break;
+			}
+		}
+		if (client_id_gconf == NULL)
+			elog(ERROR, "setting \"%s\" is not defined", CLIENT_ID_GUC);
+	}
+	return client_id_gconf;
+}
+
+/*
+ * Would the value in force after this transaction commits be empty without
+ * our help?  True when the only change in the transaction was SET LOCAL (or
+ * set_client) over an empty session value: committing pops it.  A plain SET
+ * in the transaction, or a value from before it, would survive the commit.
+ */
+static bool
+scope_ends_with_transaction(void)
+{
+	GucStack   *stack = client_id_guc()->stack;
+	const char *prior;
+
+	if (stack == NULL || stack->prev != NULL || stack->state != GUC_LOCAL)
+		return false;
+	prior = stack->prior.val.stringval;
+	return prior == NULL || prior[0] == '\0';
+}
+
+/*
  * Unless session mode is on, a scope must not outlive its transaction: clear
  * it just before commit.  (SET LOCAL values would vanish anyway; this is for
  * a plain SET.  Aborts roll the setting back by themselves.)
@@ -853,7 +901,8 @@ tenant_xact_callback(XactEvent event, void *arg)
 	{
 		case XACT_EVENT_PRE_COMMIT:
 		case XACT_EVENT_PRE_PREPARE:
-			if (scope.id != NULL && !session_scope)
+			if (scope.id != NULL && !session_scope &&
+				!scope_ends_with_transaction())
 				clear_session_client_id();
 			break;
 		case XACT_EVENT_COMMIT:
@@ -891,24 +940,10 @@ tenant_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 static void
 clear_stale_placeholder_scope(void)
 {
-	struct config_generic **vars;
-	int			nvars;
-	int			i;
-
 	if (scope.id == NULL || session_scope)
 		return;
-
-	vars = get_guc_variables();
-	nvars = GetNumConfigOptions();
-	for (i = 0; i < nvars; i++)
-	{
-		if (strcmp(vars[i]->name, CLIENT_ID_GUC) == 0)
-		{
-			if (vars[i]->stack == NULL)
-				clear_session_client_id();
-			return;
-		}
-	}
+	if (client_id_guc()->stack == NULL)
+		clear_session_client_id();
 }
 
 static const char *scope_in_force(void);
@@ -1002,9 +1037,24 @@ PG_FUNCTION_INFO_V1(dbcore_set_client_uuid);
 Datum
 dbcore_set_client_uuid(PG_FUNCTION_ARGS)
 {
+	static const char hex[] = "0123456789abcdef";
+	const pg_uuid_t *u;
+	char		buf[UUID_LEN * 2 + 5];
+	char	   *p = buf;
+	int			i;
+
 	reject_null_client(fcinfo, "dbcore.set_client");
-	set_client_local(DatumGetCString(DirectFunctionCall1(uuid_out,
-														PG_GETARG_DATUM(0))));
+	/* uuid_out's canonical form, without its fmgr call and palloc */
+	u = PG_GETARG_UUID_P(0);
+	for (i = 0; i < UUID_LEN; i++)
+	{
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			*p++ = '-';
+		*p++ = hex[u->data[i] >> 4];
+		*p++ = hex[u->data[i] & 0x0F];
+	}
+	*p = '\0';
+	set_client_local(buf);
 	PG_RETURN_VOID();
 }
 
@@ -1169,7 +1219,6 @@ dbcore_mint_client_token(PG_FUNCTION_ARGS)
  * ----------------------------------------------------------------
  */
 /* The dbcore.client_id entry of the GUC table, found once. */
-static struct config_generic *client_id_gconf = NULL;
 
 /*
  * The client scope in force, or NULL.
@@ -1189,24 +1238,7 @@ scope_in_force(void)
 {
 	if (scope.id == NULL || session_scope || IsParallelWorker())
 		return scope.id;
-	if (client_id_gconf == NULL)
-	{
-		struct config_generic **vars = get_guc_variables();
-		int			nvars = GetNumConfigOptions();
-		int			i;
-
-		for (i = 0; i < nvars; i++)
-		{
-			if (strcmp(vars[i]->name, CLIENT_ID_GUC) == 0)
-			{
-				client_id_gconf = vars[i];
-				break;
-			}
-		}
-		if (client_id_gconf == NULL)
-			elog(ERROR, "setting \"%s\" is not defined", CLIENT_ID_GUC);
-	}
-	return client_id_gconf->stack != NULL ? scope.id : NULL;
+	return client_id_guc()->stack != NULL ? scope.id : NULL;
 }
 
 static const char *

@@ -401,10 +401,10 @@ CREATE TRIGGER zz_to_client_b BEFORE INSERT OR UPDATE ON orders FOR EACH ROW EXE
 BEGIN;
 :enter_a;
 SELECT pg_temp.attack(throws_ok($$INSERT INTO orders (id, item) VALUES (9, 'planted')$$, '42501',
-    'new row violates row-level security policy for table "orders"',
+    'new row violates row-level security policy "dbcore_tenant_isolation" for table "orders"',
     'attack: an own BEFORE INSERT trigger running after the guard cannot plant a row for client B'));
 SELECT pg_temp.attack(throws_ok($$UPDATE orders SET item = 'moved' WHERE id = 1$$, '42501',
-    'new row violates row-level security policy for table "orders"',
+    'new row violates row-level security policy "dbcore_tenant_isolation" for table "orders"',
     'attack: an own BEFORE UPDATE trigger running after the guard cannot move a row to client B'));
 COMMIT;
 DROP TRIGGER zz_to_client_b ON orders;
@@ -414,7 +414,7 @@ BEGIN;
 :enter_a;
 SELECT pg_temp.attack(throws_ok(
     $$INSERT INTO kv VALUES (3, NULL, 'K-B', 'hijacked') ON CONFLICT (code) DO UPDATE SET v = 'hijacked' RETURNING *$$,
-    '42501', 'new row violates row-level security policy (USING expression) for table "kv"',
+    '42501', 'new row violates row-level security policy "dbcore_tenant_isolation" (USING expression) for table "kv"',
     'attack: ON CONFLICT DO UPDATE onto client B''s key (key without client column) is refused'));
 -- The side channel of a unique key without the client column: client A can
 -- tell that the key exists.  Documented; tenant_audit reports such keys.

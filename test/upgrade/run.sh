@@ -130,6 +130,77 @@ check_user_data() {
         eq "$db" "SELECT bool_and(updated_at = '2000-01-01 00:00+00') FROM public.upgrade_notes WHERE id <> 2" t
 }
 
+# Tenant-scoped user data (versions that have enable_tenant_scoping): a
+# plain and a partitioned table with rows of two clients, read and written
+# after the update by an ordinary role (SET LOCAL needs no privilege on
+# dbcore's schema; the schema's ACL is part of what is compared).
+CLIENT_A=aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa
+CLIENT_B=bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb
+APP_ROLE=dbcore_upgrade_app
+has_tenant_scoping() {
+    [[ "$(q "$1" "SELECT count(*) FROM pg_catalog.pg_proc
+                   WHERE proname = 'enable_tenant_scoping'
+                     AND pronamespace = '$EXT'::regnamespace")" != 0 ]]
+}
+make_tenant_data() {
+    local db="$1"
+    q "$db" "DO \$\$ BEGIN
+                 IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$APP_ROLE') THEN
+                     CREATE ROLE $APP_ROLE NOLOGIN;
+                 END IF;
+             END \$\$" &&
+    q "$db" "CREATE TABLE public.upgrade_orders (id int PRIMARY KEY, client_id uuid NOT NULL, item text NOT NULL)" &&
+    q "$db" "CREATE TABLE public.upgrade_events (id int, client_id uuid NOT NULL, at date NOT NULL)
+                 PARTITION BY RANGE (at)" &&
+    q "$db" "CREATE TABLE public.upgrade_events_2025 PARTITION OF public.upgrade_events
+                 FOR VALUES FROM ('2025-01-01') TO ('2026-01-01')" &&
+    q "$db" "CREATE TABLE public.upgrade_events_2026 PARTITION OF public.upgrade_events
+                 FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')" &&
+    q "$db" "SELECT $EXT.enable_tenant_scoping('public.upgrade_orders'),
+                    $EXT.enable_tenant_scoping('public.upgrade_events')" >/dev/null &&
+    q "$db" "GRANT SELECT, INSERT, UPDATE ON public.upgrade_orders, public.upgrade_events,
+                 public.upgrade_events_2025, public.upgrade_events_2026 TO $APP_ROLE" &&
+    q "$db" "INSERT INTO public.upgrade_orders VALUES (1, '$CLIENT_A', 'a1'), (2, '$CLIENT_B', 'b1'), (3, '$CLIENT_A', 'a2')" &&
+    q "$db" "INSERT INTO public.upgrade_events VALUES (1, '$CLIENT_A', '2025-05-01'), (2, '$CLIENT_B', '2026-05-01')"
+}
+# as_app DB SQL: SQL in one transaction as the app role in client A's scope.
+as_app() {
+    q "$1" "BEGIN; SET LOCAL ROLE $APP_ROLE; SET LOCAL $EXT.client_id = '$CLIENT_A'; $2; COMMIT"
+}
+check_tenant_data() {
+    local db="$1" label="$2"
+    check "$label: scoped rows intact" \
+        eq "$db" "SELECT string_agg(id || ':' || client_id || ':' || item, ',' ORDER BY id) FROM public.upgrade_orders" \
+        "1:$CLIENT_A:a1,2:$CLIENT_B:b1,3:$CLIENT_A:a2"
+    check "$label: tenant_scoping_problems() finds nothing" \
+        eq "$db" "SELECT count(*) FROM $EXT.tenant_scoping_problems()" 0
+    # The policies of tables scoped before the update are the ones a table
+    # scoped now gets.
+    q "$db" "CREATE TABLE public.upgrade_new (id int, client_id uuid NOT NULL)" &&
+        q "$db" "SELECT $EXT.enable_tenant_scoping('public.upgrade_new')" >/dev/null
+    check "$label: scoped tables' policies are those of a table scoped after the update" \
+        eq "$db" "SELECT count(DISTINCT (p.polname, p.polpermissive, p.polcmd, p.polroles,
+                                         pg_get_expr(p.polqual, p.polrelid), pg_get_expr(p.polwithcheck, p.polrelid)))
+                         || '/' || count(*)
+                    FROM pg_policy p
+                   WHERE p.polrelid IN ('public.upgrade_orders'::regclass, 'public.upgrade_events'::regclass,
+                                        'public.upgrade_events_2025'::regclass, 'public.upgrade_events_2026'::regclass,
+                                        'public.upgrade_new'::regclass)" "2/10"
+    check "$label: client A sees its own rows only" \
+        eq "$db" "BEGIN; SET LOCAL ROLE $APP_ROLE; SET LOCAL $EXT.client_id = '$CLIENT_A';
+                  SELECT (SELECT string_agg(id::text, ',' ORDER BY id) FROM public.upgrade_orders) || '|' ||
+                         (SELECT string_agg(id::text, ',' ORDER BY id) FROM public.upgrade_events) || '|' ||
+                         (SELECT count(*) FROM public.upgrade_events_2026); COMMIT" "1,3|1|0"
+    if as_app "$db" "INSERT INTO public.upgrade_orders VALUES (9, '$CLIENT_B', 'planted')" >/dev/null 2>&1; then
+        fail "$label: INSERT of client B's row as client A is refused"
+    else
+        pass "$label: INSERT of client B's row as client A is refused"
+    fi
+    check "$label: client A's new row is stamped with its client" \
+        eq "$db" "BEGIN; SET LOCAL ROLE $APP_ROLE; SET LOCAL $EXT.client_id = '$CLIENT_A';
+                  INSERT INTO public.upgrade_orders (id, item) VALUES (4, 'a3') RETURNING client_id; COMMIT" "$CLIENT_A"
+}
+
 # ---------------------------------------------------------------------------
 # Versions
 # ---------------------------------------------------------------------------
@@ -190,6 +261,7 @@ if check "fresh: CREATE EXTENSION $EXT" \
 
     # ALTER EXTENSION UPDATE on the newest version changes nothing.
     check "fresh: user data with an updated_at trigger" make_user_data "$db"
+    check "fresh: tenant-scoped user data" make_tenant_data "$db"
     check "fresh: ALTER EXTENSION $EXT UPDATE" q "$db" "ALTER EXTENSION $EXT UPDATE"
     check "fresh: extversion still $newest" \
         eq "$db" "SELECT extversion FROM pg_catalog.pg_extension WHERE extname = '$EXT'" "$newest"
@@ -205,6 +277,7 @@ if check "fresh: CREATE EXTENSION $EXT" \
         fail "fresh: could not compare descriptions around ALTER EXTENSION UPDATE"
     fi
     check_user_data "$db" fresh
+    check_tenant_data "$db" fresh
 fi
 
 # ---------------------------------------------------------------------------
@@ -225,6 +298,10 @@ for v in "${released[@]}"; do
     check "$label: extversion is $v before the update" \
         eq "$db" "SELECT extversion FROM pg_catalog.pg_extension WHERE extname = '$EXT'" "$v"
     check "$label: user data with an updated_at trigger" make_user_data "$db"
+    tenant_data=0
+    if has_tenant_scoping "$db"; then
+        check "$label: tenant-scoped user data" make_tenant_data "$db" && tenant_data=1
+    fi
     if ! check "$label: ALTER EXTENSION $EXT UPDATE" q "$db" "ALTER EXTENSION $EXT UPDATE"; then
         continue
     fi
@@ -244,6 +321,7 @@ for v in "${released[@]}"; do
         fail "$label: could not compare with a fresh install"
     fi
     check_user_data "$db" "$label"
+    [[ $tenant_data -eq 0 ]] || check_tenant_data "$db" "$label"
 done
 [[ $upgrades -gt 0 ]] || say "no older release to upgrade from: checked the fresh install only"
 
