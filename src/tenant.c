@@ -2020,6 +2020,449 @@ prepare_attach(List *pairs, const char *nspname)
 	}
 }
 
+/* ----------------------------------------------------------------
+ * DDL that reads every client's rows
+ *
+ * Row level security limits queries, not DDL: a table's owner can run
+ * commands that evaluate expressions over all of its rows (rewriting a
+ * column's type, validating a CHECK or a foreign key, building an index on
+ * an expression), and their errors show the values they tripped on.  The
+ * owner can also reference a scoped table from one that is not scoped
+ * (foreign-key checks ignore row level security, so inserts probe for other
+ * clients' keys) and attach a partition it filled beforehand.  For a role
+ * without system-level authorization these are refused at
+ * ddl_command_start, before anything is evaluated.  Relation names are
+ * resolved here, with the caller's search_path; the checks run later, with
+ * the registry at hand.
+ * ----------------------------------------------------------------
+ */
+typedef enum DdlRiskKind
+{
+	RISK_EVALUATES_ROWS,		/* relid scoped: refuse */
+	RISK_UNIQUE_KEY,			/* relid scoped and keycols lack its client column */
+	RISK_REFERENCE,				/* relid (referenced) scoped, from not scoped */
+	RISK_ATTACH					/* relid scoped: part must hold no other client's row */
+} DdlRiskKind;
+
+typedef struct DdlRisk
+{
+	DdlRiskKind kind;
+	Oid			relid;
+	const char *what;			/* the command, for the message */
+	List	   *keycols;		/* RISK_UNIQUE_KEY: key column names (char *) */
+	Oid			other;			/* RISK_REFERENCE: referencing table, or
+								 * InvalidOid; RISK_ATTACH: the partition */
+	const char *other_name;		/* RISK_REFERENCE: name of a table being
+								 * created */
+	bool		other_scoped;	/* RISK_REFERENCE: the new table is a
+								 * partition of a scoped table */
+} DdlRisk;
+
+static List *
+add_risk(List *risks, DdlRiskKind kind, Oid relid, const char *what)
+{
+	DdlRisk    *r;
+
+	if (!OidIsValid(relid))
+		return risks;
+	r = (DdlRisk *) palloc0(sizeof(DdlRisk));
+	r->kind = kind;
+	r->relid = relid;
+	r->what = what;
+	return lappend(risks, r);
+}
+
+static Oid
+rangevar_relid(RangeVar *rv)
+{
+	return rv ? RangeVarGetRelid(rv, NoLock, true) : InvalidOid;
+}
+
+/* Key column names of an index or constraint; NIL if any key is an expression. */
+static List *
+index_key_names(List *index_params, bool *has_expr)
+{
+	List	   *names = NIL;
+	ListCell   *lc;
+
+	foreach(lc, index_params)
+	{
+		IndexElem  *elem = (IndexElem *) lfirst(lc);
+
+		if (elem->expr != NULL || elem->name == NULL)
+			*has_expr = true;
+		else
+			names = lappend(names, elem->name);
+	}
+	return names;
+}
+
+/* Risks of one constraint added to (or created with) table relid. */
+static List *
+constraint_risks(List *risks, Constraint *con, Oid relid, bool new_column,
+				 Oid created_parent, const char *created_name)
+{
+	DdlRisk    *r;
+	List	   *keys = NIL;
+	bool		has_expr = false;
+	ListCell   *lc;
+
+	switch (con->contype)
+	{
+		case CONSTR_CHECK:
+			if (!con->skip_validation)
+				risks = add_risk(risks, RISK_EVALUATES_ROWS, relid, "add a CHECK constraint to");
+			break;
+		case CONSTR_FOREIGN:
+			/* (a new column holds its default only) */
+			if (!con->skip_validation && !new_column)
+				risks = add_risk(risks, RISK_EVALUATES_ROWS, relid, "add a validated foreign key to");
+			r = (DdlRisk *) palloc0(sizeof(DdlRisk));
+			r->kind = RISK_REFERENCE;
+			r->relid = rangevar_relid(con->pktable);
+			r->what = "reference";
+			r->other = relid;
+			r->other_name = created_name;
+			/* a partition of a scoped table is scoped as it is created */
+			r->other_scoped = OidIsValid(created_parent);
+			if (OidIsValid(r->relid))
+				risks = lappend(risks, r);
+			break;
+		case CONSTR_PRIMARY:
+		case CONSTR_UNIQUE:
+			if (con->indexname != NULL)
+				break;			/* USING INDEX: nothing is built */
+			foreach(lc, con->keys)
+				keys = lappend(keys, strVal(lfirst(lc)));
+			break;
+		case CONSTR_EXCLUSION:
+			if (con->where_clause != NULL)
+				has_expr = true;
+			foreach(lc, con->exclusions)
+			{
+				List	   *pair = (List *) lfirst(lc);
+
+				keys = list_concat(keys, index_key_names(list_make1(linitial(pair)), &has_expr));
+			}
+			if (has_expr)
+				risks = add_risk(risks, RISK_EVALUATES_ROWS, relid, "add an exclusion constraint on expressions to");
+			break;
+		default:
+			break;
+	}
+	if (keys != NIL && OidIsValid(relid) && !OidIsValid(created_parent))
+	{
+		r = (DdlRisk *) palloc0(sizeof(DdlRisk));
+		r->kind = RISK_UNIQUE_KEY;
+		r->relid = relid;
+		r->what = "add a unique key to";
+		r->keycols = keys;
+		risks = lappend(risks, r);
+	}
+	return risks;
+}
+
+static List *
+ddl_risks(Node *parsetree)
+{
+	List	   *risks = NIL;
+	ListCell   *lc;
+
+	if (parsetree == NULL)
+		return NIL;
+	switch (nodeTag(parsetree))
+	{
+		case T_AlterTableStmt:
+			{
+				AlterTableStmt *stmt = (AlterTableStmt *) parsetree;
+				Oid			relid;
+
+				if (stmt->objtype != OBJECT_TABLE)
+					break;
+				relid = rangevar_relid(stmt->relation);
+				if (!OidIsValid(relid))
+					break;
+				foreach(lc, stmt->cmds)
+				{
+					AlterTableCmd *cmd = (AlterTableCmd *) lfirst(lc);
+
+					switch (cmd->subtype)
+					{
+						case AT_AlterColumnType:
+							risks = add_risk(risks, RISK_EVALUATES_ROWS, relid,
+											 "change a column's type in");
+							break;
+						case AT_ValidateConstraint:
+							risks = add_risk(risks, RISK_EVALUATES_ROWS, relid,
+											 "validate a constraint of");
+							break;
+						case AT_AddConstraint:
+							if (cmd->def && IsA(cmd->def, Constraint))
+								risks = constraint_risks(risks, (Constraint *) cmd->def,
+														 relid, false, InvalidOid, NULL);
+							break;
+						case AT_AddColumn:
+							if (cmd->def && IsA(cmd->def, ColumnDef))
+							{
+								ListCell   *c;
+
+								foreach(c, ((ColumnDef *) cmd->def)->constraints)
+								{
+									Constraint *con = (Constraint *) lfirst(c);
+
+									if (con->contype == CONSTR_CHECK ||
+										con->contype == CONSTR_GENERATED)
+										risks = add_risk(risks, RISK_EVALUATES_ROWS, relid,
+														 con->contype == CONSTR_CHECK ?
+														 "add a column with a CHECK constraint to" :
+														 "add a generated column to");
+									else if (con->contype == CONSTR_FOREIGN)
+										risks = constraint_risks(risks, con, relid, true,
+																 InvalidOid, NULL);
+								}
+							}
+							break;
+						case AT_AttachPartition:
+							if (cmd->def && IsA(cmd->def, PartitionCmd))
+							{
+								DdlRisk    *r = (DdlRisk *) palloc0(sizeof(DdlRisk));
+
+								r->kind = RISK_ATTACH;
+								r->relid = relid;
+								r->what = "attach a partition to";
+								r->other = rangevar_relid(((PartitionCmd *) cmd->def)->name);
+								if (OidIsValid(r->other))
+									risks = lappend(risks, r);
+							}
+							break;
+						default:
+							break;
+					}
+				}
+				break;
+			}
+		case T_IndexStmt:
+			{
+				IndexStmt  *stmt = (IndexStmt *) parsetree;
+				Oid			relid = rangevar_relid(stmt->relation);
+				bool		has_expr = stmt->whereClause != NULL;
+				List	   *keys = index_key_names(stmt->indexParams, &has_expr);
+
+				if (has_expr)
+					risks = add_risk(risks, RISK_EVALUATES_ROWS, relid,
+									 "create an index on expressions or with a WHERE clause on");
+				else if (stmt->unique && OidIsValid(relid))
+				{
+					DdlRisk    *r = (DdlRisk *) palloc0(sizeof(DdlRisk));
+
+					r->kind = RISK_UNIQUE_KEY;
+					r->relid = relid;
+					r->what = "create a unique index on";
+					r->keycols = keys;
+					risks = lappend(risks, r);
+				}
+				break;
+			}
+		case T_CreateStatsStmt:
+			{
+				CreateStatsStmt *stmt = (CreateStatsStmt *) parsetree;
+				bool		has_expr = false;
+
+				foreach(lc, stmt->exprs)
+				{
+					StatsElem  *elem = (StatsElem *) lfirst(lc);
+
+					if (elem->expr != NULL)
+						has_expr = true;
+				}
+				if (has_expr && list_length(stmt->relations) == 1 &&
+					IsA(linitial(stmt->relations), RangeVar))
+					risks = add_risk(risks, RISK_EVALUATES_ROWS,
+									 rangevar_relid((RangeVar *) linitial(stmt->relations)),
+									 "create statistics on expressions of");
+				break;
+			}
+		case T_CreateStmt:
+			{
+				CreateStmt *stmt = (CreateStmt *) parsetree;
+				Oid			parent = InvalidOid;
+				char	   *name = stmt->relation->relname;
+
+				if (stmt->partbound != NULL && list_length(stmt->inhRelations) == 1)
+					parent = rangevar_relid((RangeVar *) linitial(stmt->inhRelations));
+				foreach(lc, stmt->tableElts)
+				{
+					Node	   *elt = (Node *) lfirst(lc);
+					List	   *cons = NIL;
+					ListCell   *c;
+
+					if (IsA(elt, Constraint))
+						cons = list_make1(elt);
+					else if (IsA(elt, ColumnDef))
+						cons = ((ColumnDef *) elt)->constraints;
+					foreach(c, cons)
+					{
+						Constraint *con = (Constraint *) lfirst(c);
+
+						if (con->contype == CONSTR_FOREIGN)
+							risks = constraint_risks(risks, con, InvalidOid, false,
+														 parent, name);
+					}
+				}
+				break;
+			}
+		default:
+			break;
+	}
+	return risks;
+}
+
+/* The client column of a table in the registry, or NULL (inside SPI). */
+static char *
+registry_column(const char *nspname, Oid relid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1];
+	int			ret;
+
+	if (!OidIsValid(relid))
+		return NULL;
+	values[0] = ObjectIdGetDatum(relid);
+	ret = SPI_execute_with_args(psprintf("SELECT column_name::pg_catalog.text FROM %s.%s WHERE tbl OPERATOR(pg_catalog.=) $1::pg_catalog.oid::pg_catalog.regclass",
+										 nspname, REGISTRY_TABLE),
+								1, argtypes, values, NULL, true, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
+	if (SPI_processed == 0)
+		return NULL;
+	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+}
+
+/* Does the table (with its partitions) hold any row?  (inside SPI, as the
+ * registry's owner, which row level security does not limit) */
+static bool
+relation_has_rows(Oid relid)
+{
+	char	   *name = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+												  get_rel_name(relid));
+	int			ret = SPI_execute(psprintf("SELECT 1 FROM %s LIMIT 1", name), true, 1);
+
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+	return SPI_processed > 0;
+}
+
+static const char *
+rel_display_name(Oid relid)
+{
+	char	   *name = get_rel_name(relid);
+
+	return name ? name : psprintf("%u", relid);
+}
+
+/* Refuse the first risk that applies to a scoped table (inside SPI). */
+static void
+refuse_ddl_risks(List *risks, const char *nspname)
+{
+	ListCell   *lc;
+
+	foreach(lc, risks)
+	{
+		DdlRisk    *r = (DdlRisk *) lfirst(lc);
+		char	   *col = registry_column(nspname, r->relid);
+
+		if (col == NULL)
+			continue;
+		switch (r->kind)
+		{
+			case RISK_EVALUATES_ROWS:
+				/* nothing to evaluate (its size says as much to anyone) */
+				if (!relation_has_rows(r->relid))
+					break;
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("permission denied to %s tenant-scoped table \"%s\"",
+								r->what, rel_display_name(r->relid)),
+						 errdetail("The command evaluates expressions over the rows of every client, which row level security does not limit, and its errors can show their values."),
+						 errhint("Run it as a superuser or a role with BYPASSRLS, for example the role that runs migrations.")));
+				break;
+			case RISK_UNIQUE_KEY:
+				{
+					ListCell   *k;
+					bool		found = false;
+
+					foreach(k, r->keycols)
+					{
+						if (strcmp((char *) lfirst(k), col) == 0)
+							found = true;
+					}
+					if (!found)
+						ereport(ERROR,
+								(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+								 errmsg("permission denied to %s tenant-scoped table \"%s\" without its client column \"%s\"",
+										r->what, rel_display_name(r->relid), col),
+								 errdetail("A unique key without the client column compares the rows of every client: building it shows their duplicate values, and inserts can probe for other clients' keys."),
+								 errhint("Include \"%s\" in the key, or run the command as a superuser or a role with BYPASSRLS.",
+										 col)));
+					break;
+				}
+			case RISK_REFERENCE:
+				if (r->other_scoped ||
+					(OidIsValid(r->other) && registry_column(nspname, r->other) != NULL))
+					break;
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("permission denied to reference tenant-scoped table \"%s\" from table \"%s\", which is not tenant-scoped",
+								rel_display_name(r->relid),
+								r->other_name ? r->other_name : rel_display_name(r->other)),
+						 errdetail("Foreign-key checks ignore row level security: rows of a table that is not scoped could probe for other clients' keys."),
+						 errhint("Create the table, call dbcore.enable_tenant_scoping() on it, then add the foreign key; or run the command as a superuser or a role with BYPASSRLS.")));
+				break;
+			case RISK_ATTACH:
+				{
+					const char *scope_id = scope_in_force();
+					char	   *part = quote_qualified_identifier(get_namespace_name(get_rel_namespace(r->other)),
+																  get_rel_name(r->other));
+					Oid			typid = get_atttype(r->other, get_attnum(r->other, col));
+					int			ret;
+
+					if (scope_id == NULL || !OidIsValid(typid))
+					{
+						if (!relation_has_rows(r->other))
+							break;
+						ereport(ERROR,
+								(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+								 errmsg("permission denied to attach table \"%s\" to tenant-scoped table \"%s\"",
+										rel_display_name(r->other), rel_display_name(r->relid)),
+								 errdetail("The table holds rows, and no client scope is set."),
+								 errhint("Attach an empty table or one holding only the current client's rows, or run ATTACH PARTITION as a superuser or a role with BYPASSRLS.")));
+					}
+					else
+					{
+						Oid			argtypes[1] = {TEXTOID};
+						Datum		values[1];
+
+						values[0] = CStringGetTextDatum(scope_id);
+						ret = SPI_execute_with_args(psprintf("SELECT 1 FROM %s WHERE %s IS DISTINCT FROM $1::%s LIMIT 1",
+															 part, quote_identifier(col),
+															 format_type_be_qualified(typid)),
+													1, argtypes, values, NULL, true, 1);
+					}
+					if (ret != SPI_OK_SELECT)
+						elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+					if (SPI_processed > 0)
+						ereport(ERROR,
+								(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+								 errmsg("permission denied to attach table \"%s\" to tenant-scoped table \"%s\"",
+										rel_display_name(r->other), rel_display_name(r->relid)),
+								 errdetail("The table holds rows of other clients than the current one."),
+								 errhint("Attach an empty table or one holding only the current client's rows, or run ATTACH PARTITION as a superuser or a role with BYPASSRLS.")));
+					break;
+				}
+		}
+	}
+}
+
 /* dbcore.tenant_ddl_start(): ddl_command_start */
 PG_FUNCTION_INFO_V1(dbcore_tenant_ddl_start);
 Datum
@@ -2029,11 +2472,14 @@ dbcore_tenant_ddl_start(PG_FUNCTION_ARGS)
 	MemoryContext old;
 	Elevation	e;
 	List	   *attach;
+	List	   *volatile risks = NIL;
+	Node	   *parsetree;
 
 	require_event_trigger(fcinfo, "dbcore.tenant_ddl_start()");
 	if (in_guard_rails || creating_extension)
 		PG_RETURN_VOID();
-	attach = attach_targets(((EventTriggerData *) fcinfo->context)->parsetree);
+	parsetree = ((EventTriggerData *) fcinfo->context)->parsetree;
+	attach = attach_targets(parsetree);
 
 	old = MemoryContextSwitchTo(TopTransactionContext);
 	frame = (DdlFrame *) palloc0(sizeof(DdlFrame));
@@ -2042,6 +2488,8 @@ dbcore_tenant_ddl_start(PG_FUNCTION_ARGS)
 	MemoryContextSwitchTo(old);
 
 	/* Superusers and BYPASSRLS roles are not checked. */
+	if (frame->check)
+		risks = ddl_risks(parsetree);
 	if (attach != NIL || frame->check)
 	{
 		elevate(fcinfo, &e);
@@ -2049,6 +2497,7 @@ dbcore_tenant_ddl_start(PG_FUNCTION_ARGS)
 		PG_TRY();
 		{
 			SPI_connect();
+			refuse_ddl_risks(risks, e.nspname);
 			prepare_attach(attach, e.nspname);
 			if (frame->check)
 				frame->problems = current_problems(e.nspname, NULL);

@@ -264,7 +264,7 @@ CREATE FUNCTION pg_temp.unscoped(outcome text, description text) RETURNS text LA
                    THEN E'\n' || diag('    outcome: ' || outcome) ELSE '' END
 $$;
 
-SELECT plan(168);
+SELECT plan(174);
 
 ------------------------------------------------------------------------------
 -- 1. No scope: nothing to read or write
@@ -726,9 +726,10 @@ COMMIT;
 -- rolls it back.  The guard rails refuse the first five (an unscoped parent,
 -- a restrictive policy evaluated before dbcore's, a cascading foreign key to
 -- an unscoped table).  The rest are DDL that evaluates or rewrites every
--- row, which PostgreSQL lets a table's owner do: they stay TODO and are the
--- reason the README says the role that serves requests must not own the
--- scoped tables.
+-- row, which PostgreSQL lets a table's owner do, a reference from an
+-- unscoped table (foreign-key checks ignore row level security) and a
+-- partition filled beforehand: dbcore refuses them at ddl_command_start to
+-- roles without system-level authorization, while the table holds rows.
 ------------------------------------------------------------------------------
 :app;
 BEGIN;
@@ -763,7 +764,6 @@ SELECT pg_temp.attack(pg_temp.safe(pg_temp.outcome(
       DELETE FROM tenant_attack.doomsday$$,
     $$SELECT pg_temp.b_intact()$$),
     'attack: ON DELETE CASCADE from an unscoped table deletes client B''s rows'));
-SELECT todo_start('known limit: DDL by the table owner evaluates every client''s rows (README: the request role must not own scoped tables)');
 SELECT pg_temp.attack(pg_temp.safe(pg_temp.outcome(
     $$CREATE TABLE tenant_attack.planted (client_id uuid NOT NULL, at int NOT NULL, what text);
       INSERT INTO tenant_attack.planted VALUES ('bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb', 301, 'planted by client A');
@@ -796,7 +796,35 @@ SELECT pg_temp.attack(pg_temp.safe(pg_temp.outcome(
       INSERT INTO tenant_attack.probe VALUES ('bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb', 'B-SECRET-1')$$,
     $$SELECT 'ATTACK SUCCEEDED: a foreign key from an unscoped table confirmed a value of client B''s row'$$),
     'attack: a foreign key (with the client column) from an unscoped table probes client B''s rows'));
-SELECT todo_end();
+SELECT pg_temp.attack(pg_temp.safe(pg_temp.outcome(
+    $$ALTER TABLE tenant_attack.orders ADD COLUMN leak text GENERATED ALWAYS AS (tenant_attack.tattle(secret)) STORED$$,
+    $$SELECT 'column added'$$),
+    'attack: a generated column evaluates a leaky function on every client''s rows'));
+SELECT pg_temp.attack(pg_temp.safe(pg_temp.outcome(
+    $$CREATE INDEX orders_tattle_partial ON tenant_attack.orders (id) WHERE tenant_attack.tattle_cheap(secret)$$,
+    $$SELECT 'index built'$$),
+    'attack: a partial index''s WHERE clause evaluates a leaky function on every client''s rows'));
+SELECT pg_temp.attack(pg_temp.safe(pg_temp.outcome(
+    $$ALTER TABLE tenant_attack.orders ADD CONSTRAINT later CHECK (tenant_attack.tattle_cheap(secret)) NOT VALID;
+      ALTER TABLE tenant_attack.orders VALIDATE CONSTRAINT later$$,
+    $$SELECT 'validated'$$),
+    'attack: VALIDATE CONSTRAINT of a NOT VALID check evaluates it on every client''s rows'));
+SELECT pg_temp.attack(pg_temp.safe(pg_temp.outcome(
+    $$INSERT INTO tenant_attack.orders (id, item, secret, amount) VALUES (90, 'dup', 'B-SECRET-1', 1);
+      CREATE UNIQUE INDEX orders_secret_key ON tenant_attack.orders (secret)$$,
+    $$SELECT 'index built'$$),
+    'attack: building a unique index without the client column prints client B''s duplicate value'));
+SELECT pg_temp.attack(pg_temp.safe(pg_temp.outcome(
+    $$CREATE STATISTICS tenant_attack.orders_tattle_stats ON (tenant_attack.tattle(secret)), id FROM tenant_attack.orders;
+      ANALYZE tenant_attack.orders$$,
+    $$SELECT 'analyzed'$$),
+    'attack: extended statistics on a leaky expression are computed over every client''s rows'));
+SELECT pg_temp.attack(pg_temp.safe(pg_temp.outcome(
+    $$CREATE TABLE tenant_attack.known (s text PRIMARY KEY);
+      INSERT INTO tenant_attack.known SELECT secret FROM tenant_attack.orders;
+      ALTER TABLE tenant_attack.orders ADD FOREIGN KEY (secret) REFERENCES tenant_attack.known (s)$$,
+    $$SELECT 'key added'$$),
+    'attack: validating a new foreign key prints the key of client B''s row it cannot find'));
 COMMIT;
 
 ------------------------------------------------------------------------------
