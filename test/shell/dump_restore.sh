@@ -188,10 +188,11 @@ SELECT dbcore.attach_updated_at('orders', skip_noop => true);
 -- an application policy on top (restrictive: narrows within the tenant)
 CREATE POLICY hide_archived ON orders AS RESTRICTIVE FOR SELECT USING (NOT archived OR item LIKE 'keep%');
 
+-- (scoped before it references a scoped table: the guard rails require it)
 CREATE TABLE order_lines (client_id uuid NOT NULL, order_id bigint NOT NULL, line int NOT NULL,
-                          qty int NOT NULL, PRIMARY KEY (client_id, order_id, line),
-                          FOREIGN KEY (client_id, order_id) REFERENCES orders ON DELETE CASCADE);
+                          qty int NOT NULL, PRIMARY KEY (client_id, order_id, line));
 SELECT dbcore.enable_tenant_scoping('order_lines');
+ALTER TABLE order_lines ADD FOREIGN KEY (client_id, order_id) REFERENCES orders ON DELETE CASCADE;
 
 CREATE TABLE accounts (id int NOT NULL, tenant bigint, name text, updated_at timestamptz,
                        PRIMARY KEY (tenant, id));
