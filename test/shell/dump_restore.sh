@@ -192,7 +192,11 @@ CREATE POLICY hide_archived ON orders AS RESTRICTIVE FOR SELECT USING (NOT archi
 CREATE TABLE order_lines (client_id uuid NOT NULL, order_id bigint NOT NULL, line int NOT NULL,
                           qty int NOT NULL, PRIMARY KEY (client_id, order_id, line));
 SELECT dbcore.enable_tenant_scoping('order_lines');
+-- (PostgreSQL checks the new key under the caller's row level security: in a scope)
+BEGIN;
+SET LOCAL dbcore.client_id = '00000000-0000-4000-8000-000000000000';
 ALTER TABLE order_lines ADD FOREIGN KEY (client_id, order_id) REFERENCES orders ON DELETE CASCADE;
+COMMIT;
 
 CREATE TABLE accounts (id int NOT NULL, tenant bigint, name text, updated_at timestamptz,
                        PRIMARY KEY (tenant, id));
