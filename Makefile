@@ -5,7 +5,7 @@ EXTENSION  = dbcore
 EXTVERSION = $(shell sed -n "s/^default_version[[:space:]]*=[[:space:]]*'\([^']*\)'.*/\1/p" $(EXTENSION).control)
 
 MODULE_big = dbcore
-OBJS       = src/dbcore.o src/updated_at.o src/tenant.o src/migrate.o
+OBJS       = src/dbcore.o src/updated_at.o src/tenant.o src/scope_plan.o src/migrate.o
 
 # Only the install and upgrade scripts are installed; sql/<feature>.sql files
 # beside them are pg_regress inputs (the classic contrib layout).

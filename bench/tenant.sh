@@ -508,7 +508,7 @@ while IFS='|' read -r key node; do
     LIKE_PLAN[$key]="$node"
 done < <(awk '
     $1 == "PLAN" { if (key != "") print key "|" nodes; key = $2 " " $3; nodes = ""; next }
-    key != "" && / Scan / {
+    key != "" && / Scan / && !/DbcoreClientScope/ {
         s = $0; sub(/^[ ->]*/, "", s); sub(/  \(.*/, "", s)
         nodes = (nodes == "" ? s : nodes " ← " s)
     }

@@ -1006,6 +1006,8 @@ dbcore_tenant_init(void)
 	RegisterSubXactCallback(tenant_subxact_callback, NULL);
 
 	clear_stale_placeholder_scope();
+
+	dbcore_scope_plan_init();
 }
 
 /* ----------------------------------------------------------------
@@ -1501,9 +1503,12 @@ row_guard_get_call(FunctionCallInfo fcinfo, TriggerData *trigdata)
 	return call;
 }
 
-/* The current client as a Datum of the client column's type. */
-static Datum
-current_client_datum(Oid typid)
+/*
+ * The current client as a Datum of the client column's type (uuid, bigint,
+ * integer; text for any other), with the errors of current_client_id().
+ */
+Datum
+dbcore_current_client_datum(Oid typid)
 {
 	switch (typid)
 	{
@@ -1632,7 +1637,7 @@ dbcore_tenant_row_guard(PG_FUNCTION_ARGS)
 			 */
 			if (call->system && scope_in_force() == NULL)
 				return PointerGetDatum(newtuple);
-			stamp = current_client_datum(state->atttypid);
+			stamp = dbcore_current_client_datum(state->atttypid);
 			isnull = false;
 			newtuple = heap_modify_tuple_by_cols(newtuple, tupdesc, 1,
 												 &state->attnum, &stamp, &isnull);
