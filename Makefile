@@ -63,7 +63,13 @@ sql/$(EXTENSION)--1.1.sql: sql/$(EXTENSION)--1.0.sql sql/$(EXTENSION)--1.0--1.1.
 	    '\echo Use "CREATE EXTENSION dbcore" to load this file. \quit'; \
 	  for f in $^; do sed '1,/^\\echo /d' $$f; done; } > $@
 
-all: sql/$(EXTENSION)--0.2.sql sql/$(EXTENSION)--0.3.sql sql/$(EXTENSION)--1.0.sql sql/$(EXTENSION)--1.1.sql
+sql/$(EXTENSION)--1.2.sql: sql/$(EXTENSION)--1.1.sql sql/$(EXTENSION)--1.1--1.2.sql
+	{ printf '%s\n' '/* dbcore 1.2: generated from dbcore--1.1.sql and dbcore--1.1--1.2.sql by make; edit those. */' '' \
+	    '-- complain if script is sourced in psql, rather than via CREATE EXTENSION' \
+	    '\echo Use "CREATE EXTENSION dbcore" to load this file. \quit'; \
+	  for f in $^; do sed '1,/^\\echo /d' $$f; done; } > $@
+
+all: sql/$(EXTENSION)--0.2.sql sql/$(EXTENSION)--0.3.sql sql/$(EXTENSION)--1.0.sql sql/$(EXTENSION)--1.1.sql sql/$(EXTENSION)--1.2.sql
 
 .PHONY: test demo bench cppcheck version valgrind dist
 

@@ -531,7 +531,32 @@ COMMIT;
 SELECT dbcore.detach_updated_at('auto_plain');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 DROP TABLE auto_plain;
+-- A table that got the trigger on its own, attached later as a partition of
+-- a table that has it too: its own trigger gives way to the parent's clone
+-- (one trigger, which stamps).  A same-named trigger that does something
+-- else stays, and PostgreSQL refuses the attach.
+CREATE TABLE auto_p (id int, v int, updated_at timestamptz) PARTITION BY RANGE (id);
+CREATE TABLE auto_p_1 (id int, v int, updated_at timestamptz);
+ALTER TABLE auto_p ATTACH PARTITION auto_p_1 FOR VALUES FROM (0) TO (10);
+SELECT t.tgrelid::regclass AS tbl, t.tgname, t.tgparentid <> 0 AS cloned
+  FROM pg_trigger t WHERE t.tgrelid IN ('auto_p'::regclass, 'auto_p_1'::regclass)
+ ORDER BY 1, 2;
+INSERT INTO auto_p VALUES (1, 0, NULL);
+BEGIN;
+UPDATE auto_p SET v = 1;
+SELECT updated_at = now() AS stamped FROM auto_p;
+COMMIT;
+DROP TABLE auto_p;
 RESET ROLE;
+CREATE TABLE auto_q (id int, v int, updated_at timestamptz) PARTITION BY RANGE (id);
+RESET dbcore.auto_updated_at;
+CREATE TABLE auto_q_1 (id int, v int, updated_at timestamptz);
+CREATE TRIGGER dbcore_updated_at BEFORE UPDATE OF v ON auto_q_1
+    FOR EACH ROW EXECUTE FUNCTION dbcore.updated_at();
+ALTER TABLE auto_q ATTACH PARTITION auto_q_1 FOR VALUES FROM (0) TO (10);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT count(*) AS auto_q_partitions FROM pg_inherits WHERE inhparent = 'auto_q'::regclass;
+DROP TABLE auto_q, auto_q_1;
 REVOKE CREATE ON SCHEMA public FROM dbcore_test_plain;
 DROP ROLE dbcore_test_plain;
 RESET dbcore.auto_updated_at;
