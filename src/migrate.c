@@ -661,8 +661,28 @@ elapsed_ms(TimestampTz start)
  */
 
 static void
-report_in_progress(const LedgerRow *row)
+report_in_progress(Ledger *l, const LedgerRow *row)
 {
+	Datum		values[2];
+
+	/*
+	 * Is the session that began it still connected?  (Its PID with the same
+	 * start time: a PID alone may have been reused.)  Our own session is.
+	 */
+	if (DatumGetInt32(row->pid_datum) != MyProcPid)
+	{
+		values[0] = row->pid_datum;
+		values[1] = row->start_datum;
+		ledger_run(l, LQ_ALIVE, values, NULL);
+		if (SPI_processed == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("migration %s \"%s\" is in progress", row->version, row->name),
+					 errdetail("The session that began it (process %s, at %s) has ended: the migration was interrupted.",
+							   row->session_pid, row->applied_at),
+					 errhint("Check the schema, then call dbcore.repair_migration('%s') to run it again, or dbcore.finish_migration('%s') if its statements all completed.",
+							 row->version, row->version)));
+	}
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 			 errmsg("migration %s \"%s\" is in progress", row->version, row->name),
@@ -687,7 +707,7 @@ check_can_apply(Ledger *l, const Migration *m)
 		if (strcmp(row.state, "baseline") == 0)
 			return false;
 		if (strcmp(row.state, "in_progress") == 0)
-			report_in_progress(&row);
+			report_in_progress(l, &row);
 		if (strcmp(row.checksum, m->checksum) != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_DUPLICATE_OBJECT),
@@ -704,7 +724,7 @@ check_can_apply(Ledger *l, const Migration *m)
 		return false;
 
 	if (ledger_get_simple(l, LQ_IN_PROGRESS, &row))
-		report_in_progress(&row);
+		report_in_progress(l, &row);
 
 	if (!dbcore_allow_out_of_order &&
 		ledger_get_simple(l, LQ_NEWEST, &row))
@@ -895,7 +915,7 @@ dbcore_revert_migration(PG_FUNCTION_ARGS)
 				 errmsg("migration %s is the baseline and cannot be reverted", row.version),
 				 errdetail("The baseline records schema that was in place before the ledger; it has no down script.")));
 	if (strcmp(row.state, "in_progress") == 0)
-		report_in_progress(&row);
+		report_in_progress(&l, &row);
 	if (row.down_sql == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

@@ -379,13 +379,22 @@ scenario_cic() {
         "SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass('big_x_$v')" f
     eq "$tag: dbcore.health() warns about it" \
         "SELECT dbcore.health()->>'status' || ',' || (dbcore.health()->'migrations'->'in_progress'->0->>'version')" "warning,$v"
-    rc=0
-    "$MIGRATE" --dir "$WORK/migrations" --wait=0 up >"$WORK/up.out" 2>&1 || rc=$?
-    if [[ $rc -eq 1 ]] && grep -q "is in progress" "$WORK/up.out" && grep -q "repair_migration('$v')" "$WORK/up.out"; then
-        pass "$tag: dbcore-migrate up refuses and says to check the schema and repair $v"
+    # The session that began it is gone: up does not wait for it (not even
+    # with a long --wait), says so and says to repair.
+    rc=0 t0=$SECONDS
+    "$MIGRATE" --dir "$WORK/migrations" --wait=120 up >"$WORK/up.out" 2>&1 || rc=$?
+    if [[ $rc -eq 1 ]] && grep -q "is in progress" "$WORK/up.out" &&
+       grep -q "has ended: the migration was interrupted" "$WORK/up.out" &&
+       grep -q "repair_migration('$v')" "$WORK/up.out"; then
+        pass "$tag: dbcore-migrate up refuses, says the migration was interrupted and to check the schema and repair $v"
     else
-        fail "$tag: dbcore-migrate up: exit $rc, wanted 1 with a repair hint"
+        fail "$tag: dbcore-migrate up: exit $rc, wanted 1 with an interrupted-migration detail and a repair hint"
         sed 's/^/#   /' "$WORK/up.out"
+    fi
+    if ((SECONDS - t0 < 30)); then
+        pass "$tag: dbcore-migrate up --wait=120 did not wait for the ended session ($((SECONDS - t0)) s)"
+    else
+        fail "$tag: dbcore-migrate up waited $((SECONDS - t0)) s for a session that has ended"
     fi
     eq "$tag: the refused up changed nothing" \
         "SELECT string_agg(event, ',' ORDER BY id) FROM dbcore.migration_log WHERE version = '$v'" begun

@@ -112,6 +112,12 @@ SQL
 expect_rc 1 "a failing non-transactional file exits 1" "${M[@]}" --wait 1 up
 check "it says how to repair" err_has "repair 030"
 eq "it is in progress" "SELECT state FROM dbcore.migrations WHERE version = '030'" in_progress
+# The dbcore-migrate that began it has exited: up does not wait for it.
+t0=$SECONDS
+expect_rc 1 "up again refuses at once: the session that began 030 has ended" "${M[@]}" --wait 120 up
+check "it did not wait (--wait 120)" test $((SECONDS - t0)) -lt 30
+check "it says the migration was interrupted" err_has "has ended: the migration was interrupted"
+check "and to check the schema and repair it" err_has "call dbcore.repair_migration('030') to run it again"
 expect_rc 3 "verify reports it" "${M[@]}" verify
 expect_rc 0 "repair" "${M[@]}" repair 030
 eq "repaired" "SELECT count(*) FROM dbcore.migrations WHERE version = '030'" 0

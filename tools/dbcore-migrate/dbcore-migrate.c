@@ -669,6 +669,15 @@ typedef struct Options
 	int			wait_seconds;
 } Options;
 
+/* Is res the error about a migration whose session has ended? */
+static bool
+interrupted_migration(const PGresult *res)
+{
+	const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+
+	return detail != NULL && strstr(detail, ") has ended: the migration was interrupted") != NULL;
+}
+
 /*
  * Call apply_migration or begin_migration, waiting (up to --wait) while
  * another session has a non-transactional migration in progress.  Sets
@@ -693,7 +702,13 @@ call_waiting(const char *sql, int n, const char *const *params, const Options *o
 			PQclear(res);
 			return EXIT_OK;
 		}
-		if (sqlstate_is(res, "55000") && waited_ms < opt->wait_seconds * 1000)
+		/*
+		 * Waiting makes sense only while the session that began the
+		 * unfinished migration is connected; when it has ended, the
+		 * server says so in the detail, and nothing will finish it.
+		 */
+		if (sqlstate_is(res, "55000") && waited_ms < opt->wait_seconds * 1000 &&
+			!interrupted_migration(res))
 		{
 			int			unfinished = count_in_progress();
 
@@ -1159,7 +1174,8 @@ usage(FILE *out)
 			"  -n, --dry-run          show what would be done, change nothing\n"
 			"      --allow-out-of-order  apply files older than the newest applied one\n"
 			"      --wait=SECONDS     how long up waits for another session's unfinished\n"
-			"                         non-transactional migration (default 60)\n"
+			"                         non-transactional migration (default 60); not at all\n"
+			"                         when the session that began it has ended\n"
 			"  -q, --quiet            print errors only\n"
 			"  -V, --version          print the version and exit\n"
 			"  -h, --help             show this help and exit\n\n"
