@@ -117,6 +117,18 @@ ROLLBACK TO s;
 CREATE STATISTICS orders_stats ON (secret || 'x'), id FROM orders;
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 ROLLBACK TO s;
+-- Exclusion constraints: without the client column (an existence oracle
+-- like a unique key), on an expression, or with a WHERE clause (both
+-- evaluate every client's rows).
+ALTER TABLE orders ADD CONSTRAINT ex_secret EXCLUDE USING btree (secret WITH =);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+ROLLBACK TO s;
+ALTER TABLE orders ADD CONSTRAINT ex_expr EXCLUDE USING btree (client_id WITH =, (secret::int) WITH =);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+ROLLBACK TO s;
+ALTER TABLE orders ADD CONSTRAINT ex_where EXCLUDE USING btree (client_id WITH =, id WITH =) WHERE (secret = 'B-SECRET');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+ROLLBACK TO s;
 -- What stays allowed: a CHECK that only new rows must pass (NOT VALID; but
 -- not its validation), plain and client-led unique indexes, new columns.
 ALTER TABLE orders ADD CONSTRAINT later CHECK (secret <> '') NOT VALID;
@@ -126,6 +138,7 @@ ALTER TABLE orders VALIDATE CONSTRAINT later;
 ROLLBACK TO t;
 CREATE INDEX orders_secret_plain ON orders (secret);
 CREATE UNIQUE INDEX orders_client_secret ON orders (client_id, secret);
+ALTER TABLE orders ADD CONSTRAINT ex_client_secret EXCLUDE USING btree (client_id WITH =, secret WITH =);
 ALTER TABLE orders ADD COLUMN added int DEFAULT 0;
 SELECT id, secret FROM orders ORDER BY id;
 ROLLBACK;

@@ -2150,7 +2150,7 @@ constraint_risks(List *risks, Constraint *con, Oid relid, bool new_column,
 				keys = list_concat(keys, index_key_names(list_make1(linitial(pair)), &has_expr));
 			}
 			if (has_expr)
-				risks = add_risk(risks, RISK_EVALUATES_ROWS, relid, "add an exclusion constraint on expressions to");
+				risks = add_risk(risks, RISK_EVALUATES_ROWS, relid, "add an exclusion constraint with expressions or WHERE to");
 			break;
 		default:
 			break;
