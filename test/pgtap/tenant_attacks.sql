@@ -264,7 +264,7 @@ CREATE FUNCTION pg_temp.unscoped(outcome text, description text) RETURNS text LA
                    THEN E'\n' || diag('    outcome: ' || outcome) ELSE '' END
 $$;
 
-SELECT plan(174);
+SELECT plan(178);
 
 ------------------------------------------------------------------------------
 -- 1. No scope: nothing to read or write
@@ -530,7 +530,33 @@ SELECT pg_temp.attack(is(cached_secrets(), 'B-SECRET-1,B-SECRET-2',
 COMMIT;
 SELECT pg_temp.attack(throws_ok('EXECUTE own_secrets', '42501', 'no client scope is set',
     'attack: ... and without a scope it fails'));
+-- The plan form is the application's to choose (dbcore.optimize_scope_plans
+-- is a user setting): a plan made in either form follows the scope in the
+-- other, and a generic UPDATE plan, whose USING and WITH CHECK scopes are
+-- one merged init-plan, still cannot move rows to another client.
+SET dbcore.optimize_scope_plans = off;
+BEGIN;
+:enter_a;
+PREPARE own_secrets_off AS SELECT secret FROM orders ORDER BY id;
+PREPARE move_to(uuid) AS UPDATE orders SET client_id = $1 RETURNING secret;
+COMMIT;
+SET dbcore.optimize_scope_plans = on;
+PREPARE move_to_on(uuid) AS UPDATE orders SET client_id = $1 RETURNING secret;
+BEGIN;
+:enter_b;
+SELECT pg_temp.attack(results_eq('own_secrets_off', ARRAY['B-SECRET-1', 'B-SECRET-2'],
+    'attack: a generic plan made with dbcore.optimize_scope_plans off in scope A shows client B''s rows in scope B'));
+SELECT pg_temp.attack(throws_ok($$EXECUTE move_to_on('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa')$$, '42501', NULL,
+    'attack: a generic UPDATE plan (one merged scope init-plan) cannot move client B''s rows to client A'));
+SELECT pg_temp.attack(throws_ok($$EXECUTE move_to('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa')$$, '42501', NULL,
+    'attack: ... nor can the same plan made in PostgreSQL''s form'));
+COMMIT;
+SELECT pg_temp.attack(is(pg_temp.b_intact(), 'client B intact',
+    'attack: after the plan-form attacks client B''s rows are intact'));
 DEALLOCATE own_secrets;
+DEALLOCATE own_secrets_off;
+DEALLOCATE move_to;
+DEALLOCATE move_to_on;
 DEALLOCATE secrets_of;
 RESET plan_cache_mode;
 
