@@ -163,6 +163,40 @@ CREATE POLICY "0_first" ON hz.orders AS RESTRICTIVE FOR SELECT USING (secret IS 
 SELECT problem, object, detail FROM dbcore.tenant_audit()
  WHERE problem = 'scoping altered' ORDER BY 2, 3;
 
+-- 7. A new partition next to a DEFAULT partition that holds rows: PostgreSQL
+--    checks those rows against the new bound and fails if one belongs
+--    there, which tells whether another client has rows (here, a partition
+--    for client B's key).  Refused while the default partition holds rows,
+--    whatever the bound, so the refusal itself tells nothing.
+SET ROLE regress_hz_app;
+CREATE TABLE by_client (client_id uuid NOT NULL, v int) PARTITION BY LIST (client_id);
+CREATE TABLE by_client_rest PARTITION OF by_client DEFAULT;
+SELECT dbcore.enable_tenant_scoping('by_client');
+-- While the default partition is empty, new partitions are fine.
+CREATE TABLE by_client_a PARTITION OF by_client FOR VALUES IN ('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa');
+BEGIN;
+SET LOCAL dbcore.client_id = 'bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb';
+INSERT INTO by_client VALUES ('bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb', 1);
+COMMIT;
+BEGIN;
+SET LOCAL dbcore.client_id = 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa';
+SAVEPOINT s;
+CREATE TABLE by_client_b PARTITION OF by_client FOR VALUES IN ('bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+ROLLBACK TO s;
+CREATE TABLE by_client_c PARTITION OF by_client FOR VALUES IN ('cccccccc-cccc-4ccc-8ccc-cccccccccccc');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+ROLLBACK TO s;
+CREATE TABLE loose (client_id uuid NOT NULL, v int);
+ALTER TABLE by_client ATTACH PARTITION loose FOR VALUES IN ('bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+ROLLBACK;
+RESET ROLE;
+-- A system role may (and meets PostgreSQL's own check).
+CREATE TABLE hz.by_client_c PARTITION OF hz.by_client FOR VALUES IN ('cccccccc-cccc-4ccc-8ccc-cccccccccccc');
+CREATE TABLE hz.by_client_b PARTITION OF hz.by_client FOR VALUES IN ('bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+
 SET client_min_messages = warning;
 DROP SCHEMA hz CASCADE;
 DROP EXTENSION dbcore CASCADE;

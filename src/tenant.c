@@ -43,6 +43,7 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "nodes/parsenodes.h"
+#include "catalog/partition.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/event_trigger.h"
@@ -2167,6 +2168,27 @@ constraint_risks(List *risks, Constraint *con, Oid relid, bool new_column,
 	return risks;
 }
 
+/*
+ * A new partition of parent (bound: its bound) makes PostgreSQL check that
+ * no row of parent's DEFAULT partition belongs in it, and fail if one does:
+ * for a scoped table, a test of every client's rows (a client-keyed list
+ * partition tells whether another client has rows).
+ */
+static List *
+default_partition_risk(List *risks, Oid parent, PartitionBoundSpec *bound)
+{
+	Oid			def;
+
+	if (!OidIsValid(parent) || bound == NULL || bound->is_default ||
+		get_rel_relkind(parent) != RELKIND_PARTITIONED_TABLE)
+		return risks;
+	def = get_default_partition_oid(parent);
+	if (OidIsValid(def))
+		risks = add_risk(risks, RISK_EVALUATES_ROWS, def,
+						 "add a partition whose bounds are checked against the rows of");
+	return risks;
+}
+
 static List *
 ddl_risks(Node *parsetree)
 {
@@ -2238,6 +2260,8 @@ ddl_risks(Node *parsetree)
 								r->other = rangevar_relid(((PartitionCmd *) cmd->def)->name);
 								if (OidIsValid(r->other))
 									risks = lappend(risks, r);
+								risks = default_partition_risk(risks, relid,
+															   ((PartitionCmd *) cmd->def)->bound);
 							}
 							break;
 						default:
@@ -2294,7 +2318,10 @@ ddl_risks(Node *parsetree)
 				char	   *name = stmt->relation->relname;
 
 				if (stmt->partbound != NULL && list_length(stmt->inhRelations) == 1)
+				{
 					parent = rangevar_relid((RangeVar *) linitial(stmt->inhRelations));
+					risks = default_partition_risk(risks, parent, stmt->partbound);
+				}
 				foreach(lc, stmt->tableElts)
 				{
 					Node	   *elt = (Node *) lfirst(lc);
