@@ -122,8 +122,8 @@ static const struct
  * Look a function up in pg_proc: is it a C function whose symbol is one of
  * the client functions of this very library?  The address comparison makes
  * sure: another library's function of the same name does not count.  The
- * symbol is looked up (not the library loaded anew) only when its name
- * matches, so other functions cost one catalog lookup, once.
+ * symbol is resolved only for a C function without arguments whose symbol
+ * name matches, so other functions cost one catalog lookup, once.
  */
 static FuncCacheEntry *
 lookup_func(Oid funcid)
