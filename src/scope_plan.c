@@ -180,8 +180,11 @@ lookup_func(Oid funcid)
 			addr = load_external_function(probin, prosrc, false, NULL);
 			if (addr == (void *) client_symbols[i].addr)
 				e->kind = client_symbols[i].kind;
+			pfree(probin);
 			break;
 		}
+		if (prosrc != NULL)
+			pfree(prosrc);
 		(void) SysCacheGetAttr(PROCOID, tup, Anum_pg_proc_proacl, &isnull);
 		e->default_acl = isnull;
 	}
