@@ -660,29 +660,35 @@ elapsed_ms(TimestampTz start)
  * ----------------------------------------------------------------------
  */
 
-static void
-report_in_progress(Ledger *l, const LedgerRow *row)
+/*
+ * Is the session that began an in-progress migration still connected?  Its
+ * PID with the same start time (a PID alone may have been reused); our own
+ * session always is.
+ */
+static bool
+began_in_live_session(Ledger *l, const LedgerRow *row)
 {
 	Datum		values[2];
 
-	/*
-	 * Is the session that began it still connected?  (Its PID with the same
-	 * start time: a PID alone may have been reused.)  Our own session is.
-	 */
-	if (DatumGetInt32(row->pid_datum) != MyProcPid)
-	{
-		values[0] = row->pid_datum;
-		values[1] = row->start_datum;
-		ledger_run(l, LQ_ALIVE, values, NULL);
-		if (SPI_processed == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("migration %s \"%s\" is in progress", row->version, row->name),
-					 errdetail("The session that began it (process %s, at %s) has ended: the migration was interrupted.",
-							   row->session_pid, row->applied_at),
-					 errhint("Check the schema, then call dbcore.repair_migration('%s') to run it again, or dbcore.finish_migration('%s') if its statements all completed.",
-							 row->version, row->version)));
-	}
+	if (DatumGetInt32(row->pid_datum) == MyProcPid)
+		return true;
+	values[0] = row->pid_datum;
+	values[1] = row->start_datum;
+	ledger_run(l, LQ_ALIVE, values, NULL);
+	return SPI_processed > 0;
+}
+
+static void
+report_in_progress(Ledger *l, const LedgerRow *row)
+{
+	if (!began_in_live_session(l, row))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("migration %s \"%s\" is in progress", row->version, row->name),
+				 errdetail("The session that began it (process %s, at %s) has ended: the migration was interrupted.",
+						   row->session_pid, row->applied_at),
+				 errhint("Check the schema, then call dbcore.repair_migration('%s') to run it again, or dbcore.finish_migration('%s') if its statements all completed.",
+						 row->version, row->version)));
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 			 errmsg("migration %s \"%s\" is in progress", row->version, row->name),
@@ -866,20 +872,14 @@ dbcore_repair_migration(PG_FUNCTION_ARGS)
 				 errdetail("Only a begun and unfinished non-transactional migration needs repair."),
 				 errhint("To undo an applied migration, call dbcore.revert_migration('%s').", row.version)));
 
-	/* Refuse while the session that began it is still connected. */
-	if (DatumGetInt32(row.pid_datum) != MyProcPid)
-	{
-		values[0] = row.pid_datum;
-		values[1] = row.start_datum;
-		ledger_run(&l, LQ_ALIVE, values, NULL);
-		if (SPI_processed > 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_IN_USE),
-					 errmsg("migration %s \"%s\" is still running", row.version, row.name),
-					 errdetail("Process %s began it at %s and is still connected.",
-							   row.session_pid, row.applied_at),
-					 errhint("Wait for it to finish, or end that session first.")));
-	}
+	/* Refuse while another session that began it is still connected. */
+	if (DatumGetInt32(row.pid_datum) != MyProcPid && began_in_live_session(&l, &row))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("migration %s \"%s\" is still running", row.version, row.name),
+				 errdetail("Process %s began it at %s and is still connected.",
+						   row.session_pid, row.applied_at),
+				 errhint("Wait for it to finish, or end that session first.")));
 
 	values[0] = CStringGetTextDatum(m.key);
 	ledger_run(&l, LQ_DELETE, values, NULL);
