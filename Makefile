@@ -5,7 +5,7 @@ EXTENSION  = dbcore
 EXTVERSION = $(shell sed -n "s/^default_version[[:space:]]*=[[:space:]]*'\([^']*\)'.*/\1/p" $(EXTENSION).control)
 
 MODULE_big = dbcore
-OBJS       = src/dbcore.o src/updated_at.o src/tenant.o src/scope_plan.o src/migrate.o
+OBJS       = src/dbcore.o src/common.o src/updated_at.o src/tenant.o src/scope_plan.o src/migrate.o
 
 # Only the install and upgrade scripts are installed; sql/<feature>.sql files
 # beside them are pg_regress inputs (the classic contrib layout).
@@ -69,7 +69,13 @@ sql/$(EXTENSION)--1.2.sql: sql/$(EXTENSION)--1.1.sql sql/$(EXTENSION)--1.1--1.2.
 	    '\echo Use "CREATE EXTENSION dbcore" to load this file. \quit'; \
 	  for f in $^; do sed '1,/^\\echo /d' $$f; done; } > $@
 
-all: sql/$(EXTENSION)--0.2.sql sql/$(EXTENSION)--0.3.sql sql/$(EXTENSION)--1.0.sql sql/$(EXTENSION)--1.1.sql sql/$(EXTENSION)--1.2.sql
+sql/$(EXTENSION)--1.3.sql: sql/$(EXTENSION)--1.2.sql sql/$(EXTENSION)--1.2--1.3.sql
+	{ printf '%s\n' '/* dbcore 1.3: generated from dbcore--1.2.sql and dbcore--1.2--1.3.sql by make; edit those. */' '' \
+	    '-- complain if script is sourced in psql, rather than via CREATE EXTENSION' \
+	    '\echo Use "CREATE EXTENSION dbcore" to load this file. \quit'; \
+	  for f in $^; do sed '1,/^\\echo /d' $$f; done; } > $@
+
+all: sql/$(EXTENSION)--0.2.sql sql/$(EXTENSION)--0.3.sql sql/$(EXTENSION)--1.0.sql sql/$(EXTENSION)--1.1.sql sql/$(EXTENSION)--1.2.sql sql/$(EXTENSION)--1.3.sql
 
 .PHONY: test demo bench cppcheck version valgrind dist
 

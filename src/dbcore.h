@@ -11,8 +11,10 @@
 #include "access/tupdesc.h"
 #include "fmgr.h"
 
-/* The live (not dropped) column of that name in tupdesc, or NULL. */
-extern Form_pg_attribute dbcore_find_column(TupleDesc tupdesc, const char *colname);
+#include "common.h"
+
+/* updated_at.c: defines dbcore.auto_updated_at */
+extern void dbcore_updated_at_init(void);
 
 /* tenant.c: defines the tenant scoping settings and callbacks */
 extern void dbcore_tenant_init(void);

@@ -319,9 +319,6 @@ typedef struct Ledger
 	char	   *schema;			/* quoted name of the extension's schema */
 	Oid			owner;			/* owner of the ledger table */
 	char	   *caller;			/* current_user when we were called */
-	Oid			save_userid;
-	int			save_sec_context;
-	int			save_nestlevel;
 } Ledger;
 
 /* One ledger row, as text (NULLs as NULL pointers). */
@@ -385,16 +382,9 @@ static int
 ledger_run(Ledger *l, LedgerQuery q, Datum *values, const char *nulls)
 {
 	int			ret;
+	DbcoreIdentity saved;
 
-	GetUserIdAndSecContext(&l->save_userid, &l->save_sec_context);
-	SetUserIdAndSecContext(l->owner,
-						   l->save_sec_context |
-						   SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
-	l->save_nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+	dbcore_become(l->owner, &saved);
 
 	if (ledger_plans[q] == NULL)
 	{
@@ -419,8 +409,7 @@ ledger_run(Ledger *l, LedgerQuery q, Datum *values, const char *nulls)
 							   GetLatestSnapshot(), InvalidSnapshot,
 							   false, true, 0);
 
-	AtEOXact_GUC(true, l->save_nestlevel);
-	SetUserIdAndSecContext(l->save_userid, l->save_sec_context);
+	dbcore_unbecome(&saved);
 
 	if (ret < 0)
 		ereport(ERROR,
