@@ -40,12 +40,19 @@
 
 #include "access/htup_details.h"
 #include "access/parallel.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/dependency.h"
 #include "catalog/namespace.h"
-#include "nodes/parsenodes.h"
+#include "catalog/objectaddress.h"
 #include "catalog/partition.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
+#include "executor/tuptable.h"
+#include "nodes/parsenodes.h"
 #include "commands/event_trigger.h"
 #include "commands/extension.h"
 #include "commands/trigger.h"
@@ -66,10 +73,12 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/resowner.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
+#include "compat.h"
 #include "dbcore.h"
 
 #define CLIENT_ID_GUC			"dbcore.client_id"
@@ -1347,21 +1356,6 @@ dbcore_current_client_id_int(PG_FUNCTION_ARGS)
 }
 
 /* ----------------------------------------------------------------
- * System-level authorization
- * ----------------------------------------------------------------
- */
-
-/*
- * Superusers and roles with BYPASSRLS: the roles row level security lets
- * through, and so does dbcore.
- */
-static bool
-has_system_authorization(Oid roleid)
-{
-	return has_bypassrls_privilege(roleid);
-}
-
-/* ----------------------------------------------------------------
  * The row guard
  * ----------------------------------------------------------------
  */
@@ -1498,7 +1492,7 @@ row_guard_get_call(FunctionCallInfo fcinfo, TriggerData *trigdata)
 	/* The role check, once per statement and role. */
 	if (call->userid != userid)
 	{
-		call->system = has_system_authorization(userid);
+		call->system = dbcore_has_system_authorization(userid);
 		call->userid = userid;
 	}
 	return call;
@@ -1698,7 +1692,7 @@ dbcore_tenant_truncate_guard(PG_FUNCTION_ARGS)
 						RelationGetRelationName(trigdata->tg_relation)),
 				 errhint("Call dbcore.enable_tenant_scoping() to create the trigger.")));
 
-	if (!has_system_authorization(GetUserId()))
+	if (!dbcore_has_system_authorization(GetUserId()))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to truncate tenant-scoped table \"%s\"",
@@ -1714,26 +1708,35 @@ dbcore_tenant_truncate_guard(PG_FUNCTION_ARGS)
  *
  * dbcore.tenant_tables is writable only by the extension's owner.  The
  * functions below let a table's owner register it (once the scoping is in
- * place) and a role with system-level authorization unregister it; they run
- * their SQL as the registry's owner with a pinned search_path.
+ * place) and a role with system-level authorization unregister it.  Only
+ * their statements on the registry itself (and on the system catalogs) run
+ * as the registry's owner, in a security-restricted operation with a pinned
+ * search_path and every name qualified: nothing a user defined is evaluated
+ * with that identity (doc/security.md).
  * ----------------------------------------------------------------
  */
 typedef struct Elevation
 {
-	Oid			save_userid;
-	int			save_sec_context;
-	int			save_nestlevel;
+	DbcoreIdentity saved;
 	const char *nspname;		/* quoted schema name of dbcore */
 } Elevation;
 
-static void
-elevate(FunctionCallInfo fcinfo, Elevation *e)
+/* The schema and the registry's owner, found through the called function. */
+typedef struct RegistryRef
 {
-	Oid			nspoid = get_func_namespace(fcinfo->flinfo->fn_oid);
-	Oid			regrelid = get_relname_relid(REGISTRY_TABLE, nspoid);
-	HeapTuple	tuple;
+	Oid			nspoid;
+	const char *nspname;		/* quoted */
 	Oid			owner;
+} RegistryRef;
 
+static void
+registry_ref(FunctionCallInfo fcinfo, RegistryRef *ref)
+{
+	Oid			regrelid;
+	HeapTuple	tuple;
+
+	ref->nspoid = dbcore_schema_of(fcinfo);
+	regrelid = get_relname_relid(REGISTRY_TABLE, ref->nspoid);
 	if (!OidIsValid(regrelid))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -1742,24 +1745,26 @@ elevate(FunctionCallInfo fcinfo, Elevation *e)
 	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(regrelid));
 	if (!HeapTupleIsValid(tuple))
 		elog(ERROR, "cache lookup failed for relation %u", regrelid);
-	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+	ref->owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
 	ReleaseSysCache(tuple);
+	ref->nspname = quote_identifier(get_namespace_name(ref->nspoid));
+}
 
-	e->nspname = quote_identifier(get_namespace_name(nspoid));
-	GetUserIdAndSecContext(&e->save_userid, &e->save_sec_context);
-	SetUserIdAndSecContext(owner,
-						   e->save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	e->save_nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+/* Become the registry's owner (see dbcore_become). */
+static void
+elevate(FunctionCallInfo fcinfo, Elevation *e)
+{
+	RegistryRef ref;
+
+	registry_ref(fcinfo, &ref);
+	e->nspname = ref.nspname;
+	dbcore_become(ref.owner, &e->saved);
 }
 
 static void
 unelevate(Elevation *e)
 {
-	AtEOXact_GUC(true, e->save_nestlevel);
-	SetUserIdAndSecContext(e->save_userid, e->save_sec_context);
+	dbcore_unbecome(&e->saved);
 }
 
 static void
@@ -1769,7 +1774,7 @@ require_table_owner(Oid relid, const char *action)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("relation with OID %u does not exist", relid)));
-	if (!pg_class_ownercheck(relid, GetUserId()))
+	if (!dbcore_owns_relation(relid, GetUserId()))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("must be owner of table %s to %s", get_rel_name(relid),
@@ -1777,44 +1782,31 @@ require_table_owner(Oid relid, const char *action)
 }
 
 /*
- * dbcore._tenant_register(tbl regclass, column_name name, root regclass)
- *
- * Records a table whose scoping is complete; called by
- * dbcore.enable_tenant_scoping() and for new partitions.
+ * Record relid (scoped by column colname; root: the scoped partitioned table
+ * above it, or InvalidOid) in the registry, once its scoping is complete.
+ * Runs inside SPI, as the registry's owner: it reads the registry and the
+ * catalogs and writes the registry, nothing else.
  */
-PG_FUNCTION_INFO_V1(dbcore_tenant_register);
-Datum
-dbcore_tenant_register(PG_FUNCTION_ARGS)
+static void
+registry_register(const char *nspname, Oid relid, const char *colname, Oid root)
 {
-	Oid			relid;
-	Name		colname;
-	Elevation	e;
 	Oid			argtypes[3] = {REGCLASSOID, NAMEOID, REGCLASSOID};
 	Datum		values[3];
 	char		nulls[3] = {' ', ' ', ' '};
+	NameData	colnamedata;
 	int			ret;
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("table and column name must not be null")));
-	relid = PG_GETARG_OID(0);
-	colname = PG_GETARG_NAME(1);
+	namestrcpy(&colnamedata, colname);
 	values[0] = ObjectIdGetDatum(relid);
-	values[1] = NameGetDatum(colname);
-	values[2] = PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2);
-	if (PG_ARGISNULL(2))
+	values[1] = NameGetDatum(&colnamedata);
+	values[2] = ObjectIdGetDatum(root);
+	if (!OidIsValid(root))
 		nulls[2] = 'n';
-
-	require_table_owner(relid, "register it for tenant scoping");
-
-	elevate(fcinfo, &e);
-	SPI_connect();
 
 	/* A table is scoped by one column; changing it means disabling first. */
 	ret = SPI_execute_with_args(psprintf("SELECT r.column_name::pg_catalog.text FROM %s.%s r WHERE r.tbl OPERATOR(pg_catalog.=) $1",
-										 e.nspname, REGISTRY_TABLE),
-								1, argtypes, values, nulls, true, 1);
+										 nspname, REGISTRY_TABLE),
+								1, argtypes, values, nulls, false, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
 	if (SPI_processed > 0)
@@ -1822,7 +1814,7 @@ dbcore_tenant_register(PG_FUNCTION_ARGS)
 		char	   *registered = SPI_getvalue(SPI_tuptable->vals[0],
 											  SPI_tuptable->tupdesc, 1);
 
-		if (strcmp(registered, NameStr(*colname)) != 0)
+		if (strcmp(registered, colname) != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("table %s is already tenant-scoped by column \"%s\"",
@@ -1832,8 +1824,8 @@ dbcore_tenant_register(PG_FUNCTION_ARGS)
 
 	/* The scoping must be complete. */
 	ret = SPI_execute_with_args(psprintf("SELECT p.detail FROM %s.tenant_check_tables(ARRAY[$1], ARRAY[$2]) p",
-										 e.nspname),
-								2, argtypes, values, nulls, true, 1);
+										 nspname),
+								2, argtypes, values, nulls, false, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
 	if (SPI_processed > 0)
@@ -1846,11 +1838,37 @@ dbcore_tenant_register(PG_FUNCTION_ARGS)
 
 	ret = SPI_execute_with_args(psprintf("INSERT INTO %s.%s AS r (tbl, column_name, root) VALUES ($1, $2, $3) "
 										 "ON CONFLICT (tbl) DO UPDATE SET root = EXCLUDED.root",
-										 e.nspname, REGISTRY_TABLE),
+										 nspname, REGISTRY_TABLE),
 								3, argtypes, values, nulls, false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
+}
 
+/*
+ * dbcore._tenant_register(tbl regclass, column_name name, root regclass)
+ *
+ * Records a table whose scoping is complete; called by
+ * dbcore.enable_tenant_scoping().
+ */
+PG_FUNCTION_INFO_V1(dbcore_tenant_register);
+Datum
+dbcore_tenant_register(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	Elevation	e;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("table and column name must not be null")));
+	relid = PG_GETARG_OID(0);
+
+	require_table_owner(relid, "register it for tenant scoping");
+
+	elevate(fcinfo, &e);
+	SPI_connect();
+	registry_register(e.nspname, relid, NameStr(*PG_GETARG_NAME(1)),
+					  PG_ARGISNULL(2) ? InvalidOid : PG_GETARG_OID(2));
 	SPI_finish();
 	unelevate(&e);
 	PG_RETURN_VOID();
@@ -1882,7 +1900,7 @@ dbcore_tenant_unregister(PG_FUNCTION_ARGS)
 	values[0] = ObjectIdGetDatum(relid);
 
 	require_table_owner(relid, "disable its tenant scoping");
-	if (!has_system_authorization(GetUserId()))
+	if (!dbcore_has_system_authorization(GetUserId()))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to disable tenant scoping of table \"%s\"",
@@ -1912,9 +1930,19 @@ dbcore_tenant_unregister(PG_FUNCTION_ARGS)
  * problem; problems that were there before it started (left by a superuser,
  * say) are not its doing, so unrelated DDL keeps working.  Also at the end
  * of every DDL command, new and attached partitions of scoped partitioned
- * tables are scoped, and detached ones keep their guard.  These functions
- * run their SQL as the registry's owner with a pinned search_path: the
- * invoking role may have no rights on schema dbcore at all.
+ * tables are scoped, and detached ones keep their guard.
+ *
+ * Who does what (doc/security.md has the whole list):
+ *	- reading the registry and the system catalogs, and writing the
+ *	  registry, happens as the registry's owner (the invoking role may have
+ *	  no rights on schema dbcore at all), with dbcore_become();
+ *	- scoping a table (its policies, triggers and NOT NULL) happens as the
+ *	  table's owner, with dbcore_become();
+ *	- looking at a user's table (does it hold rows, and whose?) and dropping
+ *	  a trigger before ATTACH PARTITION happen as the caller, in C, without
+ *	  SQL: nothing the table's owner defined (views, rules, policies,
+ *	  functions, casts, domains, defaults, index expressions, triggers) is
+ *	  evaluated, and only after the caller is found to own the table.
  * ----------------------------------------------------------------
  */
 
@@ -1969,13 +1997,6 @@ key_in_list(List *keys, const char *key)
 	return false;
 }
 
-/*
- * ALTER TABLE ... ATTACH PARTITION: a table that was scoped on its own (a
- * detached partition, say) has a row guard of its own, which would clash
- * with the clone of the scoped parent's guard that PostgreSQL is about to
- * create.  Drop it first; the clone takes its place.  (If the command then
- * fails, the transaction rolls the drop back.)
- */
 /* The (parent, partition) pairs an ALTER TABLE ... ATTACH PARTITION names. */
 pg_noinline static List *
 attach_targets(Node *parsetree)
@@ -2005,25 +2026,100 @@ attach_targets(Node *parsetree)
 	return pairs;
 }
 
-static void
-prepare_attach(List *pairs, const char *nspname)
+/*
+ * Are two triggers the same trigger but for their table: same function,
+ * timing, events, enabled state and arguments, no column list or WHEN?
+ */
+static bool
+same_plain_trigger(const Trigger *a, const Trigger *b)
 {
+	int			i;
+
+	if (a->tgfoid != b->tgfoid || a->tgtype != b->tgtype ||
+		a->tgenabled != b->tgenabled || a->tgnargs != b->tgnargs ||
+		a->tgqual != NULL || b->tgqual != NULL ||
+		a->tgnattr != 0 || b->tgnattr != 0)
+		return false;
+	for (i = 0; i < a->tgnargs; i++)
+		if (strcmp(a->tgargs[i], b->tgargs[i]) != 0)
+			return false;
+	return true;
+}
+
+/*
+ * Before ALTER TABLE parent ATTACH PARTITION part: a row trigger of part's
+ * own that parent also has (same name) would clash with the clone that
+ * PostgreSQL gives part.  dbcore's row guard always goes; dbcore's
+ * updated_at trigger goes when the clone will do exactly what it did.  Any
+ * other same-named trigger stays, and the attach fails as PostgreSQL makes
+ * it fail.  (If the command fails, the transaction rolls the drop back.)
+ *
+ * Only when the caller owns both tables, as ATTACH PARTITION requires:
+ * otherwise PostgreSQL refuses the command and dbcore leaves both alone.
+ * Runs as the caller and evaluates nothing: the triggers are read from the
+ * relation cache and dropped with the catalog routine DROP TRIGGER uses.
+ */
+static void
+prepare_attach(Oid nspoid, Oid parent, Oid part)
+{
+	Oid			userid = GetUserId();
+	Oid			guard_fn;
+	Oid			updated_at_fn;
+	char		relkind = get_rel_relkind(part);
+	Relation	prel;
+	Relation	crel;
+	List	   *doomed = NIL;
 	ListCell   *lc;
+	int			i;
+	int			j;
 
-	foreach(lc, pairs)
+	if (get_rel_relkind(parent) != RELKIND_PARTITIONED_TABLE ||
+		(relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE &&
+		 relkind != RELKIND_FOREIGN_TABLE) ||
+		!dbcore_owns_relation(parent, userid) ||
+		!dbcore_owns_relation(part, userid))
+		return;
+
+	guard_fn = dbcore_function_oid(nspoid, "tenant_row_guard");
+	updated_at_fn = dbcore_function_oid(nspoid, "updated_at");
+	prel = table_open(parent, AccessShareLock);
+	crel = table_open(part, AccessShareLock);
+	if (prel->trigdesc != NULL && crel->trigdesc != NULL)
 	{
-		List	   *pair = (List *) lfirst(lc);
-		Oid			argtypes[2] = {REGCLASSOID, REGCLASSOID};
-		Datum		values[2];
-		int			ret;
+		for (i = 0; i < prel->trigdesc->numtriggers; i++)
+		{
+			const Trigger *pt = &prel->trigdesc->triggers[i];
 
-		values[0] = ObjectIdGetDatum(linitial_oid(pair));
-		values[1] = ObjectIdGetDatum(lsecond_oid(pair));
-		ret = SPI_execute_with_args(psprintf("SELECT %s._tenant_before_attach($1, $2)", nspname),
-									2, argtypes, values, NULL, false, 0);
-		if (ret != SPI_OK_SELECT)
-			elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
+			if (!OidIsValid(pt->tgfoid) ||
+				(pt->tgfoid != guard_fn && pt->tgfoid != updated_at_fn))
+				continue;
+			for (j = 0; j < crel->trigdesc->numtriggers; j++)
+			{
+				const Trigger *ct = &crel->trigdesc->triggers[j];
+
+				if (ct->tgisclone || ct->tgisinternal ||
+					strcmp(ct->tgname, pt->tgname) != 0)
+					continue;
+				if (pt->tgfoid == guard_fn
+					? (ct->tgfoid == guard_fn &&
+					   strcmp(ct->tgname, "dbcore_tenant_guard") == 0)
+					: same_plain_trigger(pt, ct))
+					doomed = lappend_oid(doomed, ct->tgoid);
+			}
+		}
 	}
+	table_close(crel, AccessShareLock);
+	table_close(prel, AccessShareLock);
+
+	foreach(lc, doomed)
+	{
+		ObjectAddress trigger;
+
+		ObjectAddressSet(trigger, TriggerRelationId, lfirst_oid(lc));
+		performDeletion(&trigger, DROP_RESTRICT, 0);
+	}
+	if (doomed != NIL)
+		CommandCounterIncrement();
 }
 
 /* ----------------------------------------------------------------
@@ -2038,8 +2134,12 @@ prepare_attach(List *pairs, const char *nspname)
  * clients' keys) and attach a partition it filled beforehand.  For a role
  * without system-level authorization these are refused at
  * ddl_command_start, before anything is evaluated.  Relation names are
- * resolved here, with the caller's search_path; the checks run later, with
- * the registry at hand.
+ * resolved here, with the caller's search_path; the registry is then read
+ * for the tables they name, and the checks run as the caller.  A check that
+ * looks at rows (is the table empty? does it hold other clients' rows?)
+ * reads the heap in C, evaluating nothing, and only for a caller who owns
+ * the table: anyone else is refused by PostgreSQL itself, and must not learn
+ * from dbcore whether the table is empty.
  * ----------------------------------------------------------------
  */
 typedef enum DdlRiskKind
@@ -2047,21 +2147,28 @@ typedef enum DdlRiskKind
 	RISK_EVALUATES_ROWS,		/* relid scoped: refuse */
 	RISK_UNIQUE_KEY,			/* relid scoped and keycols lack its client column */
 	RISK_REFERENCE,				/* relid (referenced) scoped, from not scoped */
-	RISK_ATTACH					/* relid scoped: part must hold no other client's row */
+	RISK_ATTACH					/* relid scoped: other must hold no other client's row */
 } DdlRiskKind;
 
 typedef struct DdlRisk
 {
 	DdlRiskKind kind;
 	Oid			relid;
+	Oid			owner_rel;		/* RISK_EVALUATES_ROWS: the table PostgreSQL
+								 * requires the caller to own */
 	const char *what;			/* the command, for the message */
 	List	   *keycols;		/* RISK_UNIQUE_KEY: key column names (char *) */
 	Oid			other;			/* RISK_REFERENCE: referencing table, or
-								 * InvalidOid; RISK_ATTACH: the partition */
+								 * InvalidOid; RISK_ATTACH: the partition or
+								 * inheritance child */
 	const char *other_name;		/* RISK_REFERENCE: name of a table being
 								 * created */
 	bool		other_scoped;	/* RISK_REFERENCE: the new table is a
 								 * partition of a scoped table */
+	bool		inherit;		/* RISK_ATTACH: by ALTER TABLE ... INHERIT */
+	/* from the registry (resolve_risks) */
+	char	   *col;			/* relid's client column; NULL: not scoped */
+	bool		other_registered;	/* RISK_REFERENCE: other is scoped */
 } DdlRisk;
 
 static List *
@@ -2074,6 +2181,7 @@ add_risk(List *risks, DdlRiskKind kind, Oid relid, const char *what)
 	r = (DdlRisk *) palloc0(sizeof(DdlRisk));
 	r->kind = kind;
 	r->relid = relid;
+	r->owner_rel = relid;
 	r->what = what;
 	return lappend(risks, r);
 }
@@ -2184,8 +2292,12 @@ default_partition_risk(List *risks, Oid parent, PartitionBoundSpec *bound)
 		return risks;
 	def = get_default_partition_oid(parent);
 	if (OidIsValid(def))
+	{
 		risks = add_risk(risks, RISK_EVALUATES_ROWS, def,
 						 "add a partition whose bounds are checked against the rows of");
+		/* PostgreSQL requires the caller to own the partitioned table */
+		((DdlRisk *) llast(risks))->owner_rel = parent;
+	}
 	return risks;
 }
 
@@ -2262,6 +2374,21 @@ ddl_risks(Node *parsetree)
 									risks = lappend(risks, r);
 								risks = default_partition_risk(risks, relid,
 															   ((PartitionCmd *) cmd->def)->bound);
+							}
+							break;
+						case AT_AddInherit:
+							/* ALTER TABLE relid INHERIT parent: like an attach */
+							if (cmd->def && IsA(cmd->def, RangeVar))
+							{
+								DdlRisk    *r = (DdlRisk *) palloc0(sizeof(DdlRisk));
+
+								r->kind = RISK_ATTACH;
+								r->relid = rangevar_relid((RangeVar *) cmd->def);
+								r->what = "inherit from";
+								r->other = relid;
+								r->inherit = true;
+								if (OidIsValid(r->relid))
+									risks = lappend(risks, r);
 							}
 							break;
 						default:
@@ -2370,20 +2497,6 @@ registry_column(const char *nspname, Oid relid)
 	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 }
 
-/* Does the table (with its partitions) hold any row?  (inside SPI, as the
- * registry's owner, which row level security does not limit) */
-static bool
-relation_has_rows(Oid relid)
-{
-	char	   *name = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-												  get_rel_name(relid));
-	int			ret = SPI_execute(psprintf("SELECT 1 FROM %s LIMIT 1", name), true, 1);
-
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
-	return SPI_processed > 0;
-}
-
 static const char *
 rel_display_name(Oid relid)
 {
@@ -2392,9 +2505,91 @@ rel_display_name(Oid relid)
 	return name ? name : psprintf("%u", relid);
 }
 
-/* Refuse the first risk that applies to a scoped table (inside SPI). */
+/*
+ * Does table relid (its partitions and inheritance children included) hold
+ * a row -- with colname given: a row whose client column colname (of type
+ * typid) is not the current client?
+ *
+ * Reads the heap directly, as the caller, with the latest snapshot: no SQL,
+ * so nothing the table's owner defined is evaluated (no view, rule, policy,
+ * function, operator, cast, domain check, default or index expression), and
+ * row level security does not hide rows from the answer.  A member that is
+ * not a plain or partitioned table, or whose client column is missing or of
+ * another type, counts as holding such a row: it cannot be read this way.
+ * The caller has checked that the session's role owns relid.
+ */
+static bool
+table_holds_row(Oid relid, const char *colname, Oid typid)
+{
+	List	   *members;
+	ListCell   *lc;
+	Snapshot	snapshot;
+	bool		found = false;
+
+	members = find_all_inheritors(relid, AccessShareLock, NULL);
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	foreach(lc, members)
+	{
+		Oid			member = lfirst_oid(lc);
+		char		relkind = get_rel_relkind(member);
+		Relation	rel;
+		TupleTableSlot *slot;
+		TableScanDesc scan;
+		AttrNumber	attnum = InvalidAttrNumber;
+
+		if (relkind == RELKIND_PARTITIONED_TABLE)
+			continue;
+		if (relkind != RELKIND_RELATION)
+		{
+			found = true;
+			break;
+		}
+		rel = table_open(member, NoLock);	/* locked above */
+		if (colname != NULL)
+		{
+			Form_pg_attribute attr = dbcore_find_column(RelationGetDescr(rel), colname);
+
+			if (attr == NULL || attr->atttypid != typid)
+			{
+				table_close(rel, NoLock);
+				found = true;
+				break;
+			}
+			attnum = attr->attnum;
+		}
+		slot = table_slot_create(rel, NULL);
+		scan = table_beginscan(rel, snapshot, 0, NULL);
+		while (!found && table_scan_getnextslot(scan, ForwardScanDirection, slot))
+		{
+			Datum		value;
+			bool		isnull;
+
+			CHECK_FOR_INTERRUPTS();
+			if (colname == NULL)
+			{
+				found = true;
+				break;
+			}
+			value = slot_getattr(slot, attnum, &isnull);
+			if (isnull || !is_current_client(value, typid))
+				found = true;
+		}
+		table_endscan(scan);
+		ExecDropSingleTupleTableSlot(slot);
+		table_close(rel, NoLock);
+		if (found)
+			break;
+	}
+	UnregisterSnapshot(snapshot);
+	return found;
+}
+
+/*
+ * Fill in what the registry says about the risks' tables (inside SPI, as the
+ * registry's owner; it reads nothing else).  Strings go into context cxt.
+ */
 static void
-refuse_ddl_risks(List *risks, const char *nspname)
+resolve_risks(List *risks, const char *nspname, MemoryContext cxt)
 {
 	ListCell   *lc;
 
@@ -2405,11 +2600,101 @@ refuse_ddl_risks(List *risks, const char *nspname)
 
 		if (col == NULL)
 			continue;
+		r->col = MemoryContextStrdup(cxt, col);
+		if (r->kind == RISK_REFERENCE && OidIsValid(r->other))
+			r->other_registered = registry_column(nspname, r->other) != NULL;
+	}
+}
+
+/*
+ * ATTACH PARTITION or INHERIT of r->other under scoped table r->relid: the
+ * new member must hold no row of another client.
+ */
+static void
+check_attach(DdlRisk *r)
+{
+	Oid			userid = GetUserId();
+	char		relkind;
+	AttrNumber	attnum;
+	AttrNumber	other_attnum;
+	Oid			typid;
+	bool		scoped;
+
+	/*
+	 * Both commands require the caller to own both tables: for anyone else
+	 * PostgreSQL refuses, and dbcore looks at neither.
+	 */
+	if (!dbcore_owns_relation(r->relid, userid) ||
+		!dbcore_owns_relation(r->other, userid))
+		return;
+
+	/*
+	 * A view or the like cannot be attached or inherit (PostgreSQL says so),
+	 * and a foreign table cannot be tenant-scoped (the end of the command
+	 * says so): neither is read.
+	 */
+	relkind = get_rel_relkind(r->other);
+	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
+		return;
+
+	/*
+	 * A client column of another type (a domain over it, say) makes
+	 * PostgreSQL refuse the command before it reads a row: nothing to
+	 * compare, and no cast or domain check is ever run.
+	 */
+	attnum = get_attnum(r->relid, r->col);
+	typid = get_atttype(r->relid, attnum);
+	other_attnum = get_attnum(r->other, r->col);
+	if (other_attnum == InvalidAttrNumber ||
+		get_atttype(r->other, other_attnum) != typid ||
+		!client_type_supported(typid))
+		return;
+
+	scoped = scope_in_force() != NULL;
+	if (!table_holds_row(r->other, scoped ? r->col : NULL, typid))
+		return;
+	if (r->inherit)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to make table \"%s\" inherit from tenant-scoped table \"%s\"",
+						rel_display_name(r->other), rel_display_name(r->relid)),
+				 scoped ?
+				 errdetail("The table holds rows of other clients than the current one.") :
+				 errdetail("The table holds rows, and no client scope is set."),
+				 errhint("Let an empty table or one holding only the current client's rows inherit, or run ALTER TABLE ... INHERIT as a superuser or a role with BYPASSRLS.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied to attach table \"%s\" to tenant-scoped table \"%s\"",
+					rel_display_name(r->other), rel_display_name(r->relid)),
+			 scoped ?
+			 errdetail("The table holds rows of other clients than the current one.") :
+			 errdetail("The table holds rows, and no client scope is set."),
+			 errhint("Attach an empty table or one holding only the current client's rows, or run ATTACH PARTITION as a superuser or a role with BYPASSRLS.")));
+}
+
+/* Refuse the first risk that applies to a scoped table (as the caller). */
+static void
+refuse_ddl_risks(List *risks)
+{
+	ListCell   *lc;
+
+	foreach(lc, risks)
+	{
+		DdlRisk    *r = (DdlRisk *) lfirst(lc);
+		const char *col = r->col;
+
+		if (col == NULL)
+			continue;
 		switch (r->kind)
 		{
 			case RISK_EVALUATES_ROWS:
-				/* nothing to evaluate (its size says as much to anyone) */
-				if (!relation_has_rows(r->relid))
+				/*
+				 * Nothing to evaluate in an empty table (its size says as
+				 * much to anyone).  A caller who does not own the table is
+				 * refused by PostgreSQL, and not told whether it is empty.
+				 */
+				if (!dbcore_owns_relation(r->owner_rel, GetUserId()) ||
+					!table_holds_row(r->relid, NULL, InvalidOid))
 					break;
 				ereport(ERROR,
 						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -2439,8 +2724,7 @@ refuse_ddl_risks(List *risks, const char *nspname)
 					break;
 				}
 			case RISK_REFERENCE:
-				if (r->other_scoped ||
-					(OidIsValid(r->other) && registry_column(nspname, r->other) != NULL))
+				if (r->other_scoped || r->other_registered)
 					break;
 				ereport(ERROR,
 						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -2451,46 +2735,8 @@ refuse_ddl_risks(List *risks, const char *nspname)
 						 errhint("Create the table, call dbcore.enable_tenant_scoping() on it, then add the foreign key; or run the command as a superuser or a role with BYPASSRLS.")));
 				break;
 			case RISK_ATTACH:
-				{
-					const char *scope_id = scope_in_force();
-					char	   *part = quote_qualified_identifier(get_namespace_name(get_rel_namespace(r->other)),
-																  get_rel_name(r->other));
-					Oid			typid = get_atttype(r->other, get_attnum(r->other, col));
-					int			ret;
-
-					if (scope_id == NULL || !OidIsValid(typid))
-					{
-						if (!relation_has_rows(r->other))
-							break;
-						ereport(ERROR,
-								(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-								 errmsg("permission denied to attach table \"%s\" to tenant-scoped table \"%s\"",
-										rel_display_name(r->other), rel_display_name(r->relid)),
-								 errdetail("The table holds rows, and no client scope is set."),
-								 errhint("Attach an empty table or one holding only the current client's rows, or run ATTACH PARTITION as a superuser or a role with BYPASSRLS.")));
-					}
-					else
-					{
-						Oid			argtypes[1] = {TEXTOID};
-						Datum		values[1];
-
-						values[0] = CStringGetTextDatum(scope_id);
-						ret = SPI_execute_with_args(psprintf("SELECT 1 FROM %s WHERE %s IS DISTINCT FROM $1::%s LIMIT 1",
-															 part, quote_identifier(col),
-															 format_type_be_qualified(typid)),
-													1, argtypes, values, NULL, true, 1);
-					}
-					if (ret != SPI_OK_SELECT)
-						elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
-					if (SPI_processed > 0)
-						ereport(ERROR,
-								(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-								 errmsg("permission denied to attach table \"%s\" to tenant-scoped table \"%s\"",
-										rel_display_name(r->other), rel_display_name(r->relid)),
-								 errdetail("The table holds rows of other clients than the current one."),
-								 errhint("Attach an empty table or one holding only the current client's rows, or run ATTACH PARTITION as a superuser or a role with BYPASSRLS.")));
-					break;
-				}
+				check_attach(r);
+				break;
 		}
 	}
 }
@@ -2502,7 +2748,6 @@ dbcore_tenant_ddl_start(PG_FUNCTION_ARGS)
 {
 	DdlFrame   *frame;
 	MemoryContext old;
-	Elevation	e;
 	List	   *attach;
 	List	   *volatile risks = NIL;
 	Node	   *parsetree;
@@ -2516,7 +2761,7 @@ dbcore_tenant_ddl_start(PG_FUNCTION_ARGS)
 	old = MemoryContextSwitchTo(TopTransactionContext);
 	frame = (DdlFrame *) palloc0(sizeof(DdlFrame));
 	frame->nestlevel = GetCurrentTransactionNestLevel();
-	frame->check = !has_system_authorization(GetUserId());
+	frame->check = !dbcore_has_system_authorization(GetUserId());
 	MemoryContextSwitchTo(old);
 
 	/* Superusers and BYPASSRLS roles are not checked. */
@@ -2524,15 +2769,34 @@ dbcore_tenant_ddl_start(PG_FUNCTION_ARGS)
 		risks = ddl_risks(parsetree);
 	if (attach != NIL || frame->check)
 	{
-		elevate(fcinfo, &e);
+		RegistryRef ref;
+		DbcoreIdentity saved;
+		MemoryContext cxt = CurrentMemoryContext;
+
+		registry_ref(fcinfo, &ref);
 		in_guard_rails = true;
 		PG_TRY();
 		{
+			ListCell   *lc;
+
 			SPI_connect();
-			refuse_ddl_risks(risks, e.nspname);
-			prepare_attach(attach, e.nspname);
+			if (risks != NIL)
+			{
+				dbcore_become(ref.owner, &saved);
+				resolve_risks((List *) risks, ref.nspname, cxt);
+				dbcore_unbecome(&saved);
+			}
+			/* as the caller */
+			refuse_ddl_risks((List *) risks);
+			foreach(lc, attach)
+				prepare_attach(ref.nspoid, linitial_oid((List *) lfirst(lc)),
+							   lsecond_oid((List *) lfirst(lc)));
 			if (frame->check)
-				frame->problems = current_problems(e.nspname, NULL);
+			{
+				dbcore_become(ref.owner, &saved);
+				frame->problems = current_problems(ref.nspname, NULL);
+				dbcore_unbecome(&saved);
+			}
 			SPI_finish();
 		}
 		PG_FINALLY();
@@ -2540,7 +2804,6 @@ dbcore_tenant_ddl_start(PG_FUNCTION_ARGS)
 			in_guard_rails = false;
 		}
 		PG_END_TRY();
-		unelevate(&e);
 	}
 
 	old = MemoryContextSwitchTo(TopTransactionContext);
@@ -2550,28 +2813,192 @@ dbcore_tenant_ddl_start(PG_FUNCTION_ARGS)
 }
 
 /*
- * The end-of-command work, as the registry's owner: scope new partitions,
- * keep detached ones guarded, and (with check) list the problems now.
+ * The tables the end of a DDL command must scope (inside SPI, as the
+ * registry's owner: it reads the registry and the catalogs).  With detached:
+ * partitions in the registry that left their scoped partitioned table,
+ * outermost first; otherwise partitions under a scoped partitioned table
+ * that are not in the registry yet.  The trees are walked through
+ * pg_inherits, which takes no locks: this runs after every DDL command, and
+ * pg_partition_tree() would lock every partition of every scoped table,
+ * deadlocking concurrent DDL on two partitions of one table.
+ */
+typedef struct PendingScope
+{
+	Oid			relid;
+	char	   *colname;
+	Oid			root;			/* scoped partitioned table above it */
+} PendingScope;
+
+static List *
+pending_scopes(const char *nspname, bool detached, MemoryContext cxt)
+{
+	const char *sql;
+	List	   *result = NIL;
+	int			ret;
+	uint64		i;
+
+	if (detached)
+		sql = "SELECT s.tbl::pg_catalog.oid, s.column_name::pg_catalog.text, NULL::pg_catalog.oid"
+			"  FROM %1$s.tenant_tables s"
+			"  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) s.tbl::pg_catalog.oid"
+			" WHERE s.root IS NOT NULL"
+			"   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_partition_ancestors(s.tbl) a"
+			"                    WHERE a.relid OPERATOR(pg_catalog.=) s.root)"
+			" ORDER BY (SELECT pg_catalog.count(*) FROM pg_catalog.pg_partition_ancestors(s.tbl)), s.tbl";
+	else
+		sql = "WITH RECURSIVE tree AS ("
+			"    SELECT i.inhrelid AS relid, 1 AS level, s.tbl::pg_catalog.oid AS root, s.column_name"
+			"      FROM %1$s.tenant_tables s"
+			"      JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) s.tbl::pg_catalog.oid"
+			"                                AND c.relkind OPERATOR(pg_catalog.=) 'p'"
+			"      JOIN pg_catalog.pg_inherits i ON i.inhparent OPERATOR(pg_catalog.=) s.tbl::pg_catalog.oid"
+			"    UNION ALL"
+			"    SELECT i.inhrelid, t.level OPERATOR(pg_catalog.+) 1, t.root, t.column_name"
+			"      FROM tree t"
+			"      JOIN pg_catalog.pg_inherits i ON i.inhparent OPERATOR(pg_catalog.=) t.relid"
+			")"
+			" SELECT DISTINCT ON (t.level, t.relid) t.relid, t.column_name::pg_catalog.text, t.root"
+			"   FROM tree t"
+			"  WHERE NOT EXISTS (SELECT 1 FROM %1$s.tenant_tables x"
+			"                     WHERE x.tbl::pg_catalog.oid OPERATOR(pg_catalog.=) t.relid)"
+			"  ORDER BY t.level, t.relid, t.root";
+
+	ret = SPI_execute(psprintf(sql, nspname), false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+		PendingScope *p = (PendingScope *) palloc0(sizeof(PendingScope));
+		bool		isnull;
+		Datum		root;
+
+		p->relid = DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull));
+		p->colname = pstrdup(SPI_getvalue(tup, desc, 2));
+		root = SPI_getbinval(tup, desc, 3, &isnull);
+		p->root = isnull ? InvalidOid : DatumGetObjectId(root);
+		result = lappend(result, p);
+		MemoryContextSwitchTo(old);
+	}
+	return result;
+}
+
+/* The nearest scoped partitioned table above relid (inside SPI, elevated). */
+static Oid
+registry_root(const char *nspname, Oid relid)
+{
+	Oid			argtypes[1] = {REGCLASSOID};
+	Datum		values[1];
+	bool		isnull;
+	int			ret;
+
+	values[0] = ObjectIdGetDatum(relid);
+	ret = SPI_execute_with_args(psprintf("SELECT a.relid::pg_catalog.oid"
+										 "  FROM pg_catalog.pg_partition_ancestors($1) WITH ORDINALITY AS a(relid, n)"
+										 "  JOIN %s.%s x ON x.tbl OPERATOR(pg_catalog.=) a.relid"
+										 " WHERE a.relid OPERATOR(pg_catalog.<>) $1"
+										 " ORDER BY a.n LIMIT 1",
+										 nspname, REGISTRY_TABLE),
+								1, argtypes, values, NULL, false, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
+	if (SPI_processed == 0)
+		return InvalidOid;
+	return DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
+										  SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
+ * Scope one table, with dbcore._tenant_scope_one(), as the table's owner
+ * (inside SPI): its DDL runs with the rights of the role it belongs to, in
+ * a security-restricted operation, never as the extension's owner.  The
+ * owner needs USAGE on dbcore's schema, as enable_tenant_scoping() does.
+ */
+static void
+scope_as_owner(const RegistryRef *ref, Oid relid, const char *colname)
+{
+	HeapTuple	tuple;
+	Oid			owner;
+	Oid			argtypes[2] = {REGCLASSOID, TEXTOID};
+	Datum		values[2];
+	DbcoreIdentity saved;
+	int			ret;
+
+	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tuple))
+		return;					/* dropped by the command itself */
+	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+	ReleaseSysCache(tuple);
+
+	if (dbcore_compat_namespace_aclcheck(ref->nspoid, owner, ACL_USAGE) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("cannot tenant-scope table \"%s\" as its owner \"%s\"",
+						rel_display_name(relid), GetUserNameFromId(owner, false)),
+				 errdetail("A partition of a tenant-scoped table is scoped with the rights of its owner, which needs USAGE on schema %s.",
+						   ref->nspname),
+				 errhint("Grant it with GRANT USAGE ON SCHEMA %s TO %s, or give the table another owner.",
+						 ref->nspname, quote_identifier(GetUserNameFromId(owner, false)))));
+
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = CStringGetTextDatum(colname);
+	dbcore_become(owner, &saved);
+	ret = SPI_execute_with_args(psprintf("SELECT %s._tenant_scope_one($1, $2::pg_catalog.name)",
+										 ref->nspname),
+								2, argtypes, values, NULL, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
+	dbcore_unbecome(&saved);
+}
+
+/*
+ * The end-of-command work: scope new partitions, keep detached ones guarded
+ * (each as its owner, then recorded as the registry's owner), and (with
+ * check) list the problems now.
  */
 static List *
 after_ddl(FunctionCallInfo fcinfo, bool check, List **details)
 {
-	Elevation	e;
+	RegistryRef ref;
+	MemoryContext cxt = CurrentMemoryContext;
 	List	   *volatile keys = NIL;
 
-	elevate(fcinfo, &e);
+	registry_ref(fcinfo, &ref);
 	in_guard_rails = true;
 	PG_TRY();
 	{
-		int			ret;
+		DbcoreIdentity saved;
+		int			pass;
 
 		SPI_connect();
-		ret = SPI_execute(psprintf("SELECT %s._tenant_after_ddl()", e.nspname),
-						  false, 0);
-		if (ret != SPI_OK_SELECT)
-			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+		for (pass = 0; pass < 2; pass++)
+		{
+			bool		detached = (pass == 0);
+			List	   *pending;
+			ListCell   *lc;
+
+			dbcore_become(ref.owner, &saved);
+			pending = pending_scopes(ref.nspname, detached, cxt);
+			dbcore_unbecome(&saved);
+			foreach(lc, pending)
+			{
+				PendingScope *p = (PendingScope *) lfirst(lc);
+
+				scope_as_owner(&ref, p->relid, p->colname);
+				dbcore_become(ref.owner, &saved);
+				registry_register(ref.nspname, p->relid, p->colname,
+								  detached ? registry_root(ref.nspname, p->relid) : p->root);
+				dbcore_unbecome(&saved);
+			}
+		}
 		if (check)
-			keys = current_problems(e.nspname, details);
+		{
+			dbcore_become(ref.owner, &saved);
+			keys = current_problems(ref.nspname, details);
+			dbcore_unbecome(&saved);
+		}
 		SPI_finish();
 	}
 	PG_FINALLY();
@@ -2579,7 +3006,6 @@ after_ddl(FunctionCallInfo fcinfo, bool check, List **details)
 		in_guard_rails = false;
 	}
 	PG_END_TRY();
-	unelevate(&e);
 	return keys;
 }
 

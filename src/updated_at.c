@@ -29,15 +29,24 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
+#include "commands/event_trigger.h"
 #include "commands/trigger.h"
+#include "executor/spi.h"
 #include "fmgr.h"
+#include "nodes/makefuncs.h"
 #include "pgtime.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/fmgrprotos.h"
+#include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
@@ -69,12 +78,28 @@ typedef struct UpdatedAtState
 
 static HTAB *updated_at_states = NULL;
 
+/* dbcore.auto_updated_at: attach the updated_at trigger to new tables. */
+static bool auto_updated_at = false;
+
 /* Last timestamptz -> timestamp conversion, reused while nothing changes. */
 static TimestampTz local_cache_in = DT_NOBEGIN;
 static pg_tz *local_cache_zone = NULL;
 static Timestamp local_cache_out = 0;
 
 PG_FUNCTION_INFO_V1(dbcore_updated_at);
+
+void
+dbcore_updated_at_init(void)
+{
+	DefineCustomBoolVariable("dbcore.auto_updated_at",
+							 "Attaches dbcore.updated_at() to every new table that has an \"updated_at\" column.",
+							 "Read by the dbcore_auto_updated_at event trigger when a table is created.",
+							 &auto_updated_at,
+							 false,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
+}
 
 /*
  * Relcache invalidation: mark the states of the changed table stale, or all
@@ -496,4 +521,130 @@ dbcore_updated_at(PG_FUNCTION_ARGS)
 	value = updated_at_value(state);
 	return PointerGetDatum(updated_at_set_column(newtuple, tupdesc,
 												 state->attnum, value));
+}
+
+/* ----------------------------------------------------------------
+ * dbcore.auto_updated_at: attach the trigger to new tables
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * Has the new table relid an "updated_at" column that dbcore.updated_at()
+ * can maintain, and no updated_at trigger yet (a partition gets its
+ * parent's clone)?
+ */
+static bool
+wants_auto_updated_at(Oid relid, Oid funcoid)
+{
+	char		relkind = get_rel_relkind(relid);
+	AttrNumber	attnum;
+	Oid			typid;
+	Relation	rel;
+	bool		has_trigger = false;
+	int			i;
+
+	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
+		return false;
+	attnum = get_attnum(relid, UPDATED_AT_DEFAULT_COLUMN);
+	if (attnum <= 0 || get_attgenerated(relid, attnum) != '\0')
+		return false;
+	typid = get_atttype(relid, attnum);
+	if (typid != TIMESTAMPTZOID && typid != TIMESTAMPOID)
+		return false;
+
+	rel = table_open(relid, AccessShareLock);
+	if (rel->trigdesc != NULL)
+		for (i = 0; i < rel->trigdesc->numtriggers; i++)
+			if (rel->trigdesc->triggers[i].tgfoid == funcoid)
+				has_trigger = true;
+	table_close(rel, AccessShareLock);
+	return !has_trigger;
+}
+
+/*
+ * dbcore.auto_attach_updated_at(), the dbcore_auto_updated_at event trigger
+ * (ddl_command_end of CREATE TABLE, CREATE TABLE AS and SELECT INTO): while
+ * dbcore.auto_updated_at is on, gives each new table with an updated_at
+ * column the trigger dbcore_updated_at, BEFORE UPDATE, as
+ * dbcore.attach_updated_at() would with its defaults.
+ *
+ * It runs as the role that created the table (its owner), never as anyone
+ * else, and needs no privilege on dbcore's schema: the trigger function is
+ * found by catalog lookup and the trigger made by the routine CREATE TRIGGER
+ * uses (which checks the TRIGGER privilege and EXECUTE on the function).
+ * The only SQL it runs, with search_path pinned, reads the command's
+ * objects from pg_event_trigger_ddl_commands().
+ */
+PG_FUNCTION_INFO_V1(dbcore_auto_attach_updated_at);
+Datum
+dbcore_auto_attach_updated_at(PG_FUNCTION_ARGS)
+{
+	Oid			nspoid;
+	Oid			funcoid;
+	List	   *created = NIL;
+	ListCell   *lc;
+	int			nestlevel;
+	int			ret;
+	uint64		i;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function dbcore.auto_attach_updated_at() was not called by event trigger manager")));
+	if (!auto_updated_at)
+		PG_RETURN_VOID();
+
+	nspoid = dbcore_schema_of(fcinfo);
+	funcoid = dbcore_function_oid(nspoid, "updated_at");
+	if (!OidIsValid(funcoid))
+		PG_RETURN_VOID();
+
+	SPI_connect();
+	nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	ret = SPI_execute("SELECT d.objid FROM pg_catalog.pg_event_trigger_ddl_commands() d"
+					  " WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
+					  "   AND d.objsubid OPERATOR(pg_catalog.=) 0"
+					  "   AND d.command_tag OPERATOR(pg_catalog.=) ANY ('{CREATE TABLE,CREATE TABLE AS,SELECT INTO}'::pg_catalog.text[])"
+					  "   AND NOT d.in_extension",
+					  true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Datum		objid = SPI_getbinval(SPI_tuptable->vals[i],
+										  SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			created = lappend_oid(created, DatumGetObjectId(objid));
+	}
+	AtEOXact_GUC(true, nestlevel);
+
+	foreach(lc, created)
+	{
+		Oid			relid = lfirst_oid(lc);
+		CreateTrigStmt *stmt;
+
+		if (!wants_auto_updated_at(relid, funcoid))
+			continue;
+		stmt = makeNode(CreateTrigStmt);
+		stmt->trigname = pstrdup("dbcore_updated_at");
+		stmt->relation = makeRangeVar(get_namespace_name(get_rel_namespace(relid)),
+									  get_rel_name(relid), -1);
+		stmt->funcname = list_make2(makeString(get_namespace_name(nspoid)),
+									makeString(pstrdup("updated_at")));
+		stmt->args = list_make1(makeString(pstrdup(UPDATED_AT_DEFAULT_COLUMN)));
+		stmt->row = true;
+		stmt->timing = TRIGGER_TYPE_BEFORE;
+		stmt->events = TRIGGER_TYPE_UPDATE;
+		(void) CreateTrigger(stmt, "CREATE TRIGGER dbcore_updated_at", relid,
+							 InvalidOid, InvalidOid, InvalidOid, funcoid,
+							 InvalidOid, NULL, false, false);
+		CommandCounterIncrement();
+	}
+	SPI_finish();
+	PG_RETURN_VOID();
 }
