@@ -197,8 +197,56 @@ CREATE TABLE hz.by_client_c PARTITION OF hz.by_client FOR VALUES IN ('cccccccc-c
 CREATE TABLE hz.by_client_b PARTITION OF hz.by_client FOR VALUES IN ('bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 
+-- 8. ALTER TABLE ... INHERIT a scoped table, by a table filled beforehand,
+--    would plant rows for other clients in queries on the parent (1.3).
+SET ROLE regress_hz_app;
+CREATE TABLE base (id int NOT NULL, client_id uuid NOT NULL, note text);
+SELECT dbcore.enable_tenant_scoping('base');
+CREATE TABLE heir (id int NOT NULL, client_id uuid NOT NULL, note text);
+RESET ROLE;
+INSERT INTO hz.heir VALUES (1, 'bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb', 'B-SECRET');
+SET ROLE regress_hz_app;
+ALTER TABLE heir INHERIT base;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+BEGIN;
+SET LOCAL dbcore.client_id = 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa';
+ALTER TABLE heir INHERIT base;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+ROLLBACK;
+-- In the scope of the one client whose rows it holds, or empty, it may.
+BEGIN;
+SET LOCAL dbcore.client_id = 'bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb';
+ALTER TABLE heir INHERIT base;
+SELECT note FROM base;
+ROLLBACK;
+CREATE TABLE heir2 (id int NOT NULL, client_id uuid NOT NULL, note text);
+ALTER TABLE heir2 INHERIT base;
+-- A role that owns neither table is refused by PostgreSQL, and dbcore does
+-- not tell it whether the table holds rows.
+RESET ROLE;
+CREATE ROLE regress_hz_other;
+GRANT USAGE ON SCHEMA hz TO regress_hz_other;
+SET ROLE regress_hz_other;
+ALTER TABLE hz.heir INHERIT hz.base;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+ALTER TABLE hz.base ALTER COLUMN note TYPE varchar(10);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+RESET ROLE;
+
+-- 9. A partition is scoped as its owner, who needs USAGE on schema dbcore
+--    (1.3; before, the extension's owner did it).
+ALTER TABLE hz.by_client_c OWNER TO regress_hz_other;
+ALTER TABLE hz.by_client DETACH PARTITION hz.by_client_c;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+GRANT USAGE ON SCHEMA dbcore TO regress_hz_other;
+ALTER TABLE hz.by_client DETACH PARTITION hz.by_client_c;
+SELECT tbl, root FROM dbcore.tenant_tables WHERE tbl = 'hz.by_client_c'::regclass;
+REVOKE USAGE ON SCHEMA dbcore FROM regress_hz_other;
+
 SET client_min_messages = warning;
 DROP SCHEMA hz CASCADE;
 DROP EXTENSION dbcore CASCADE;
 DROP OWNED BY regress_hz_app;
 DROP ROLE regress_hz_app;
+DROP OWNED BY regress_hz_other;
+DROP ROLE regress_hz_other;

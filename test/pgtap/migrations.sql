@@ -8,7 +8,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS dbcore;
 LOAD 'dbcore';
 
-SELECT plan(44);
+SELECT plan(45);
 
 -- Objects and labels
 SELECT has_table('dbcore', 'migrations', 'the ledger exists');
@@ -32,7 +32,10 @@ SELECT isnt_definer('dbcore', 'apply_migration', ARRAY['text', 'text', 'text', '
                     'apply_migration is not SECURITY DEFINER: scripts run as the caller');
 SELECT isnt_definer('dbcore', 'revert_migration', ARRAY['text'],
                     'revert_migration is not SECURITY DEFINER');
-SELECT is_definer('dbcore', 'health', '{}'::name[], 'health() reads the ledger for any role');
+SELECT isnt_definer('dbcore', 'health', '{}'::name[],
+                    'health() runs as its caller (tenant_audit() counts what the caller may see)');
+SELECT is_definer('dbcore', '_migration_health', '{}'::name[],
+                  '_migration_health() reads the ledger for any role, and nothing else');
 SELECT ok((SELECT bool_and(proconfig @> ARRAY['search_path=pg_catalog, pg_temp'])
              FROM pg_proc WHERE pronamespace = 'dbcore'::regnamespace AND prosecdef),
           'every SECURITY DEFINER function pins its search_path');
