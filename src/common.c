@@ -15,7 +15,9 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/syscache.h"
 
 #include "common.h"
@@ -45,6 +47,14 @@ bool
 dbcore_has_system_authorization(Oid roleid)
 {
 	return has_bypassrls_privilege(roleid);
+}
+
+const char *
+dbcore_rel_name(Oid relid)
+{
+	char	   *name = get_rel_name(relid);
+
+	return name ? name : psprintf("%u", relid);
 }
 
 bool
@@ -77,6 +87,72 @@ dbcore_function_oid(Oid nspoid, const char *name)
 						   PointerGetDatum(noargs),
 						   ObjectIdGetDatum(nspoid));
 }
+
+/* ----------------------------------------------------------------
+ * Per-trigger state
+ * ----------------------------------------------------------------
+ */
+
+/* Every cache in use; one relcache callback serves them all. */
+#define MAX_TRIGGER_CACHES 4
+static DbcoreTriggerCache *trigger_caches[MAX_TRIGGER_CACHES];
+static int	n_trigger_caches = 0;
+
+/*
+ * Relcache invalidation: mark the states of the changed table stale, or all
+ * of them when the whole relcache is being flushed.
+ */
+static void
+trigger_cache_relcache_callback(Datum arg, Oid relid)
+{
+	int			i;
+
+	for (i = 0; i < n_trigger_caches; i++)
+	{
+		HASH_SEQ_STATUS status;
+		DbcoreTriggerState *state;
+
+		hash_seq_init(&status, trigger_caches[i]->states);
+		while ((state = (DbcoreTriggerState *) hash_seq_search(&status)) != NULL)
+		{
+			if (relid == InvalidOid || state->relid == relid)
+				state->valid = false;
+		}
+	}
+}
+
+DbcoreTriggerState *
+dbcore_trigger_state(DbcoreTriggerCache *cache, Oid tgoid)
+{
+	DbcoreTriggerState *state;
+	bool		found;
+
+	if (cache->states == NULL)
+	{
+		HASHCTL		ctl;
+
+		if (n_trigger_caches >= MAX_TRIGGER_CACHES)
+			elog(ERROR, "too many dbcore trigger caches");
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = cache->entrysize;
+		ctl.hcxt = TopMemoryContext;
+		cache->states = hash_create(cache->name, 32, &ctl,
+									HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		if (n_trigger_caches == 0)
+			CacheRegisterRelcacheCallback(trigger_cache_relcache_callback, (Datum) 0);
+		trigger_caches[n_trigger_caches++] = cache;
+	}
+	state = (DbcoreTriggerState *) hash_search(cache->states, &tgoid,
+											   HASH_ENTER, &found);
+	if (!found)
+		state->valid = false;
+	return state;
+}
+
+/* ----------------------------------------------------------------
+ * Running as another role
+ * ----------------------------------------------------------------
+ */
 
 void
 dbcore_become(Oid roleid, DbcoreIdentity *saved)

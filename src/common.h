@@ -10,7 +10,10 @@
 #define DBCORE_COMMON_H
 
 #include "access/tupdesc.h"
+#include "commands/trigger.h"
 #include "fmgr.h"
+#include "utils/hsearch.h"
+#include "utils/rel.h"
 
 /* The live (not dropped) column of that name in tupdesc, or NULL. */
 extern Form_pg_attribute dbcore_find_column(TupleDesc tupdesc, const char *colname);
@@ -21,6 +24,9 @@ extern Form_pg_attribute dbcore_find_column(TupleDesc tupdesc, const char *colna
  */
 extern bool dbcore_has_system_authorization(Oid roleid);
 
+/* A relation's name for a message (its OID if it has gone). */
+extern const char *dbcore_rel_name(Oid relid);
+
 /* Does roleid own relation relid (directly or through role membership)? */
 extern bool dbcore_owns_relation(Oid relid, Oid roleid);
 
@@ -29,6 +35,51 @@ extern Oid	dbcore_schema_of(FunctionCallInfo fcinfo);
 
 /* The OID of function nspoid.name() taking no arguments, or InvalidOid. */
 extern Oid	dbcore_function_oid(Oid nspoid, const char *name);
+
+/*
+ * Per-trigger state of dbcore's row triggers.
+ *
+ * What a row trigger needs to know about its table (the column it works
+ * on, parsed arguments) is worked out once per trigger and kept for the
+ * life of the backend in a hash keyed by the trigger's OID; each file's
+ * state struct starts with a DbcoreTriggerState.  A relcache invalidation
+ * of the trigger's table marks the state stale, and so does a column that
+ * is no longer where the state says (checked cheaply on every row): a stale
+ * state is simply recomputed.  Callers keep a pointer to their state in
+ * fn_extra, so the hash is searched once per statement.
+ */
+typedef struct DbcoreTriggerState
+{
+	Oid			tgoid;			/* hash key: pg_trigger OID */
+	Oid			relid;			/* table the trigger is on */
+	bool		valid;			/* false once the table changed */
+	int			attnum;			/* the column the trigger works on (int, as
+								 * heap_modify_tuple_by_cols wants) */
+	Oid			atttypid;		/* its type */
+} DbcoreTriggerState;
+
+typedef struct DbcoreTriggerCache
+{
+	const char *name;			/* of the hash table */
+	Size		entrysize;		/* of the caller's state struct */
+	HTAB	   *states;			/* created on first use */
+} DbcoreTriggerCache;
+
+/* The state of trigger tgoid (valid = false when new). */
+extern DbcoreTriggerState *dbcore_trigger_state(DbcoreTriggerCache *cache, Oid tgoid);
+
+/* Must the caller (re)compute state before using it for this row? */
+static inline bool
+dbcore_trigger_state_stale(const DbcoreTriggerState *state, TriggerData *trigdata)
+{
+	TupleDesc	tupdesc = RelationGetDescr(trigdata->tg_relation);
+
+	return !state->valid ||
+		state->relid != RelationGetRelid(trigdata->tg_relation) ||
+		state->attnum > tupdesc->natts ||
+		TupleDescAttr(tupdesc, state->attnum - 1)->attisdropped ||
+		TupleDescAttr(tupdesc, state->attnum - 1)->atttypid != state->atttypid;
+}
 
 /*
  * Running as another role.

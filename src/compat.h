@@ -14,6 +14,8 @@
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_proc.h"
 #include "utils/acl.h"
+#include "utils/guc.h"
+#include "utils/guc_tables.h"
 
 /* pg_class_ownercheck() and pg_proc_aclcheck() became generic in 16. */
 #if PG_VERSION_NUM >= 160000
@@ -31,5 +33,40 @@
 #define dbcore_compat_namespace_aclcheck(nspoid, roleid, mode) \
 	pg_namespace_aclcheck((nspoid), (roleid), (mode))
 #endif
+
+/*
+ * A setting's "extra" data: since 16 PostgreSQL allocates and frees it in
+ * its own memory context (guc_malloc, guc_free); before, with malloc/free.
+ * Freeing one kind with the other corrupts memory.
+ */
+#if PG_VERSION_NUM >= 160000
+#define dbcore_guc_malloc(size)	guc_malloc(LOG, (size))
+#define dbcore_guc_free(ptr)	guc_free(ptr)
+#else
+#define dbcore_guc_malloc(size)	malloc(size)
+#define dbcore_guc_free(ptr)	free(ptr)
+#endif
+
+/*
+ * A setting's entry in PostgreSQL's table of settings (for its stack of
+ * values set in the current transaction): since 16 the settings live in a
+ * hash table and find_option() is exported; before, the array is searched.
+ */
+static inline struct config_generic *
+dbcore_compat_find_option(const char *name)
+{
+#if PG_VERSION_NUM >= 160000
+	return find_option(name, false, true, ERROR);
+#else
+	struct config_generic **vars = get_guc_variables();
+	int			nvars = GetNumConfigOptions();
+	int			i;
+
+	for (i = 0; i < nvars; i++)
+		if (strcmp(vars[i]->name, name) == 0)
+			return vars[i];
+	return NULL;
+#endif
+}
 
 #endif							/* DBCORE_COMPAT_H */

@@ -1,11 +1,12 @@
 /*-------------------------------------------------------------------------
  *
  * dbcore.c
- *		Module entry point: the module magic block and the settings that
- *		every part of dbcore shares.
+ *		Module entry point: the module magic block and _PG_init().
  *
- * Each capability lives in its own file (updated_at.c, tenant.c, ...); this file
- * holds only what truly is shared.
+ * Each job lives in its own file and registers its own settings, hooks and
+ * callbacks from an *_init() function (doc/architecture.md has the map).
+ * Helpers that several files use are in common.c, which calls nothing
+ * above it; differences between PostgreSQL majors are in compat.h.
  *
  *-------------------------------------------------------------------------
  */
@@ -14,30 +15,40 @@
 #include "fmgr.h"
 #include "utils/guc.h"
 
-#include "dbcore.h"
+#include "client_scope.h"
+#include "client_token.h"
+#include "guard_rails.h"
+#include "migrate.h"
+#include "scope_plan.h"
+#include "updated_at.h"
 
 PG_MODULE_MAGIC;
 
 void		_PG_init(void);
 
-/* dbcore.allow_out_of_order: see migrate.c. */
-bool		dbcore_allow_out_of_order = false;
-
+/*
+ * The order matters where one file's setting is read when another's is
+ * defined:
+ *	- the token settings (dbcore.signing_keys, dbcore.token_max_ttl) come
+ *	  before the client scope: defining dbcore.client_id runs its check hook
+ *	  on a value set before the library was loaded, and that hook verifies
+ *	  tokens against the keys (strict mode);
+ *	- the client scope then clears such a value left over from an earlier
+ *	  transaction (a leak through connection poolers otherwise);
+ *	- the rest is independent: the planner hook for the scope's init-plans,
+ *	  the guard rails' transaction callbacks, dbcore.auto_updated_at and
+ *	  dbcore.allow_out_of_order.
+ * Last, the dbcore.* prefix is reserved, so a misspelt setting is an error.
+ */
 void
 _PG_init(void)
 {
+	dbcore_client_token_init();
+	dbcore_client_scope_init();
+	dbcore_scope_plan_init();
+	dbcore_guard_rails_init();
 	dbcore_updated_at_init();
-
-	dbcore_tenant_init();
-
-	DefineCustomBoolVariable("dbcore.allow_out_of_order",
-							 "Lets migrations be applied or reverted out of version order.",
-							 "Off: dbcore.apply_migration() refuses a version lower than the newest applied one, and dbcore.revert_migration() refuses any but the newest.",
-							 &dbcore_allow_out_of_order,
-							 false,
-							 PGC_USERSET,
-							 0,
-							 NULL, NULL, NULL);
+	dbcore_migrate_init();
 
 	MarkGUCPrefixReserved("dbcore");
 }

@@ -56,7 +56,9 @@
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
-#include "dbcore.h"
+#include "client_scope.h"
+#include "compat.h"
+#include "scope_plan.h"
 
 #define CLIENT_SCAN_NAME "DbcoreClientScope"
 
@@ -492,7 +494,7 @@ client_scan_begin(CustomScanState *node, EState *estate, int eflags)
 	/* What ExecInitFunc checks for the function call it replaces. */
 	if (!e->default_acl)
 	{
-		AclResult	aclresult = pg_proc_aclcheck(state->funcid, GetUserId(), ACL_EXECUTE);
+		AclResult	aclresult = dbcore_compat_proc_aclcheck(state->funcid, GetUserId(), ACL_EXECUTE);
 
 		if (aclresult != ACLCHECK_OK)
 			aclcheck_error(aclresult, OBJECT_FUNCTION, get_func_name(state->funcid));

@@ -18,11 +18,10 @@
  * column only when the new row leaves it NULL.
  *
  * Everything the trigger needs to know about its table (column number and
- * type, parsed options) is worked out once per trigger and kept in a
- * backend-local hash keyed by the trigger's OID.  A relcache invalidation
- * callback marks the entries of a changed table stale (column renamed,
- * dropped, added or retyped; trigger replaced), so the next row recomputes
- * them.  The per-row path does no catalog lookup, no SPI and no string work.
+ * type, parsed options) is worked out once per trigger and kept in the
+ * per-trigger state of common.c, keyed by the trigger's OID; a changed table
+ * (column renamed, dropped, added or retyped; trigger replaced) makes the
+ * next row recompute it.  The per-row path does no catalog lookup, no SPI and no string work.
  *
  *-------------------------------------------------------------------------
  */
@@ -44,14 +43,14 @@
 #include "utils/datum.h"
 #include "utils/fmgrprotos.h"
 #include "utils/guc.h"
-#include "utils/hsearch.h"
-#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 
-#include "dbcore.h"
+#include "common.h"
+#include "compat.h"
+#include "updated_at.h"
 
 #define UPDATED_AT_DEFAULT_COLUMN "updated_at"
 
@@ -62,21 +61,19 @@ typedef enum UpdatedAtClock
 	UA_CLOCK_WALL				/* clock_timestamp(): each row */
 } UpdatedAtClock;
 
-/* What one trigger on one table needs per row; the hash key is tgoid. */
+/* What one trigger on one table needs per row (see DbcoreTriggerState). */
 typedef struct UpdatedAtState
 {
-	Oid			tgoid;			/* hash key: pg_trigger OID */
-	Oid			relid;			/* table the trigger is on */
-	bool		valid;			/* false once the table changed */
-	int			attnum;			/* the timestamp column (int, as
-								 * heap_modify_tuple_by_cols wants) */
-	Oid			atttypid;		/* TIMESTAMPTZOID or TIMESTAMPOID */
+	DbcoreTriggerState common;	/* the timestamp column and its type
+								 * (TIMESTAMPTZOID or TIMESTAMPOID) */
 	bool		skip_noop;
 	bool		keep_explicit;
 	UpdatedAtClock clock;
 } UpdatedAtState;
 
-static HTAB *updated_at_states = NULL;
+static DbcoreTriggerCache updated_at_states = {
+	"dbcore updated_at trigger states", sizeof(UpdatedAtState), NULL
+};
 
 /* dbcore.auto_updated_at: attach the updated_at trigger to new tables. */
 static bool auto_updated_at = false;
@@ -102,37 +99,6 @@ dbcore_updated_at_init(void)
 }
 
 /*
- * Relcache invalidation: mark the states of the changed table stale, or all
- * of them when the whole relcache is being flushed.
- */
-static void
-updated_at_relcache_callback(Datum arg, Oid relid)
-{
-	HASH_SEQ_STATUS status;
-	UpdatedAtState *state;
-
-	hash_seq_init(&status, updated_at_states);
-	while ((state = (UpdatedAtState *) hash_seq_search(&status)) != NULL)
-	{
-		if (relid == InvalidOid || state->relid == relid)
-			state->valid = false;
-	}
-}
-
-static void
-updated_at_init_cache(void)
-{
-	HASHCTL		ctl;
-
-	ctl.keysize = sizeof(Oid);
-	ctl.entrysize = sizeof(UpdatedAtState);
-	ctl.hcxt = TopMemoryContext;
-	updated_at_states = hash_create("dbcore updated_at trigger states", 32,
-									&ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	CacheRegisterRelcacheCallback(updated_at_relcache_callback, (Datum) 0);
-}
-
-/*
  * Work out the state of one trigger from its arguments and its table's tuple
  * descriptor.  Runs once per trigger (and again after the table changed);
  * every misuse that depends on the table is reported here.
@@ -148,8 +114,8 @@ updated_at_compute_state(UpdatedAtState *state, TriggerData *trigdata)
 	Form_pg_attribute attr = NULL;
 	int			i;
 
-	state->valid = false;
-	state->relid = RelationGetRelid(rel);
+	state->common.valid = false;
+	state->common.relid = RelationGetRelid(rel);
 	state->skip_noop = false;
 	state->keep_explicit = false;
 	state->clock = UA_CLOCK_TRANSACTION;
@@ -236,9 +202,9 @@ updated_at_compute_state(UpdatedAtState *state, TriggerData *trigdata)
 				 errdetail("dbcore.updated_at() maintains columns of type timestamp with time zone or timestamp without time zone."),
 				 errhint("Change the column's type, or name another column in the trigger arguments.")));
 
-	state->attnum = attr->attnum;
-	state->atttypid = attr->atttypid;
-	state->valid = true;
+	state->common.attnum = attr->attnum;
+	state->common.atttypid = attr->atttypid;
+	state->common.valid = true;
 }
 
 /*
@@ -251,32 +217,15 @@ updated_at_get_state(FunctionCallInfo fcinfo, TriggerData *trigdata)
 {
 	Trigger    *trigger = trigdata->tg_trigger;
 	UpdatedAtState *state = (UpdatedAtState *) fcinfo->flinfo->fn_extra;
-	TupleDesc	tupdesc = RelationGetDescr(trigdata->tg_relation);
-	bool		found;
 
-	if (state == NULL || state->tgoid != trigger->tgoid)
+	if (state == NULL || state->common.tgoid != trigger->tgoid)
 	{
-		if (updated_at_states == NULL)
-			updated_at_init_cache();
-		state = (UpdatedAtState *) hash_search(updated_at_states,
-											   &trigger->tgoid,
-											   HASH_ENTER, &found);
-		if (!found)
-			state->valid = false;
+		state = (UpdatedAtState *) dbcore_trigger_state(&updated_at_states,
+														trigger->tgoid);
 		fcinfo->flinfo->fn_extra = state;
 	}
-
-	/*
-	 * Besides the invalidation callback, check cheaply that the column is
-	 * still where the state says; a stale state is simply recomputed.
-	 */
-	if (!state->valid ||
-		state->relid != RelationGetRelid(trigdata->tg_relation) ||
-		state->attnum > tupdesc->natts ||
-		TupleDescAttr(tupdesc, state->attnum - 1)->attisdropped ||
-		TupleDescAttr(tupdesc, state->attnum - 1)->atttypid != state->atttypid)
+	if (dbcore_trigger_state_stale(&state->common, trigdata))
 		updated_at_compute_state(state, trigdata);
-
 	return state;
 }
 
@@ -300,7 +249,7 @@ updated_at_value(const UpdatedAtState *state)
 			break;
 	}
 
-	if (state->atttypid == TIMESTAMPTZOID)
+	if (state->common.atttypid == TIMESTAMPTZOID)
 		return TimestampTzGetDatum(now);
 
 	/*
@@ -492,7 +441,7 @@ dbcore_updated_at(PG_FUNCTION_ARGS)
 	{
 		/* INSERT: fill the column only when the row leaves it NULL. */
 		newtuple = trigdata->tg_trigtuple;
-		if (!heap_attisnull(newtuple, state->attnum, tupdesc))
+		if (!heap_attisnull(newtuple, state->common.attnum, tupdesc))
 			return PointerGetDatum(newtuple);
 	}
 	else
@@ -505,22 +454,22 @@ dbcore_updated_at(PG_FUNCTION_ARGS)
 		{
 			bool		oldnull;
 			bool		newnull;
-			Datum		oldval = heap_getattr(oldtuple, state->attnum, tupdesc, &oldnull);
-			Datum		newval = heap_getattr(newtuple, state->attnum, tupdesc, &newnull);
+			Datum		oldval = heap_getattr(oldtuple, state->common.attnum, tupdesc, &oldnull);
+			Datum		newval = heap_getattr(newtuple, state->common.attnum, tupdesc, &newnull);
 
 			if (!updated_at_datum_same(oldval, oldnull, newval, newnull,
-									   TupleDescAttr(tupdesc, state->attnum - 1)))
+									   TupleDescAttr(tupdesc, state->common.attnum - 1)))
 				return PointerGetDatum(newtuple);
 		}
 
 		if (state->skip_noop &&
-			!updated_at_row_changed(oldtuple, newtuple, tupdesc, state->attnum))
+			!updated_at_row_changed(oldtuple, newtuple, tupdesc, state->common.attnum))
 			return PointerGetDatum(newtuple);
 	}
 
 	value = updated_at_value(state);
 	return PointerGetDatum(updated_at_set_column(newtuple, tupdesc,
-												 state->attnum, value));
+												 state->common.attnum, value));
 }
 
 /* ----------------------------------------------------------------

@@ -1,0 +1,14 @@
+/*-------------------------------------------------------------------------
+ *
+ * scope_plan.h
+ *		The planner hook for the client scope's init-plans (scope_plan.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef DBCORE_SCOPE_PLAN_H
+#define DBCORE_SCOPE_PLAN_H
+
+/* Defines dbcore.optimize_scope_plans and installs the planner hook. */
+extern void dbcore_scope_plan_init(void);
+
+#endif							/* DBCORE_SCOPE_PLAN_H */
