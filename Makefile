@@ -11,8 +11,13 @@ OBJS       = src/dbcore.o src/common.o \
              src/updated_at.o src/migration_ledger.o src/migrate.o
 
 # Only the install and upgrade scripts are installed; sql/<feature>.sql files
-# beside them are pg_regress inputs (the classic contrib layout).
+# beside them are pg_regress inputs (the classic contrib layout).  As in
+# contrib, there is one base install script, sql/dbcore--0.1.sql, and a
+# chain of upgrade scripts: CREATE EXTENSION installs the base and runs the
+# chain up to default_version, so a fresh install is an upgrade by
+# construction (test/upgrade/run.sh checks every released version).
 DATA       = $(wildcard sql/$(EXTENSION)--*.sql)
+DOCS       = README.md CHANGELOG.md SECURITY.md $(wildcard doc/*.md)
 
 REGRESS    = updated_at tenant_scoping tenant_tokens tenant_stale_scope tenant_hazards migrations bad_input
 REGRESS_OPTS = --inputdir=.
@@ -28,10 +33,10 @@ ifdef WERROR
 PG_CFLAGS += -Werror
 endif
 
-# The command-line tool, tools/dbcore-migrate (its own Makefile, libpq):
+# The command-line tool, src/bin/dbcore-migrate (its own Makefile, libpq):
 # PGXS builds SCRIPTS_built with `make` and installs it into pg_config's
 # bindir with `make install`.
-SCRIPTS_built = tools/dbcore-migrate/dbcore-migrate
+SCRIPTS_built = src/bin/dbcore-migrate/dbcore-migrate
 
 EXTRA_CLEAN = results output_iso regression.diffs regression.out
 
@@ -39,51 +44,15 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-# The full install script of the current version is the previous one plus
-# the upgrade script, so that a fresh install equals an upgraded one.  It is
-# generated (and committed): edit the scripts it is made of.
-sql/$(EXTENSION)--0.2.sql: sql/$(EXTENSION)--0.1.sql sql/$(EXTENSION)--0.1--0.2.sql
-	{ printf '%s\n' '/* dbcore 0.2: generated from dbcore--0.1.sql and dbcore--0.1--0.2.sql by make; edit those. */' '' \
-	    '-- complain if script is sourced in psql, rather than via CREATE EXTENSION' \
-	    '\echo Use "CREATE EXTENSION dbcore" to load this file. \quit'; \
-	  for f in $^; do sed '1,/^\\echo /d' $$f; done; } > $@
-
-sql/$(EXTENSION)--0.3.sql: sql/$(EXTENSION)--0.2.sql sql/$(EXTENSION)--0.2--0.3.sql
-	{ printf '%s\n' '/* dbcore 0.3: generated from dbcore--0.2.sql and dbcore--0.2--0.3.sql by make; edit those. */' '' \
-	    '-- complain if script is sourced in psql, rather than via CREATE EXTENSION' \
-	    '\echo Use "CREATE EXTENSION dbcore" to load this file. \quit'; \
-	  for f in $^; do sed '1,/^\\echo /d' $$f; done; } > $@
-
-sql/$(EXTENSION)--1.0.sql: sql/$(EXTENSION)--0.3.sql sql/$(EXTENSION)--0.3--1.0.sql
-	{ printf '%s\n' '/* dbcore 1.0: generated from dbcore--0.3.sql and dbcore--0.3--1.0.sql by make; edit those. */' '' \
-	    '-- complain if script is sourced in psql, rather than via CREATE EXTENSION' \
-	    '\echo Use "CREATE EXTENSION dbcore" to load this file. \quit'; \
-	  for f in $^; do sed '1,/^\\echo /d' $$f; done; } > $@
-
-sql/$(EXTENSION)--1.1.sql: sql/$(EXTENSION)--1.0.sql sql/$(EXTENSION)--1.0--1.1.sql
-	{ printf '%s\n' '/* dbcore 1.1: generated from dbcore--1.0.sql and dbcore--1.0--1.1.sql by make; edit those. */' '' \
-	    '-- complain if script is sourced in psql, rather than via CREATE EXTENSION' \
-	    '\echo Use "CREATE EXTENSION dbcore" to load this file. \quit'; \
-	  for f in $^; do sed '1,/^\\echo /d' $$f; done; } > $@
-
-sql/$(EXTENSION)--1.2.sql: sql/$(EXTENSION)--1.1.sql sql/$(EXTENSION)--1.1--1.2.sql
-	{ printf '%s\n' '/* dbcore 1.2: generated from dbcore--1.1.sql and dbcore--1.1--1.2.sql by make; edit those. */' '' \
-	    '-- complain if script is sourced in psql, rather than via CREATE EXTENSION' \
-	    '\echo Use "CREATE EXTENSION dbcore" to load this file. \quit'; \
-	  for f in $^; do sed '1,/^\\echo /d' $$f; done; } > $@
-
-sql/$(EXTENSION)--1.3.sql: sql/$(EXTENSION)--1.2.sql sql/$(EXTENSION)--1.2--1.3.sql
-	{ printf '%s\n' '/* dbcore 1.3: generated from dbcore--1.2.sql and dbcore--1.2--1.3.sql by make; edit those. */' '' \
-	    '-- complain if script is sourced in psql, rather than via CREATE EXTENSION' \
-	    '\echo Use "CREATE EXTENSION dbcore" to load this file. \quit'; \
-	  for f in $^; do sed '1,/^\\echo /d' $$f; done; } > $@
-
-all: sql/$(EXTENSION)--0.2.sql sql/$(EXTENSION)--0.3.sql sql/$(EXTENSION)--1.0.sql sql/$(EXTENSION)--1.1.sql sql/$(EXTENSION)--1.2.sql sql/$(EXTENSION)--1.3.sql
+# DOCS go to a directory of dbcore's own under PostgreSQL's documentation of
+# extensions, not beside other extensions' README.md (PGXS reads
+# docmoduledir when it installs).
+docmoduledir := $(docmoduledir)/$(EXTENSION)
 
 .PHONY: test demo bench cppcheck version valgrind dist
 
-tools/dbcore-migrate/dbcore-migrate: tools/dbcore-migrate/dbcore-migrate.c tools/dbcore-migrate/Makefile
-	$(MAKE) -C tools/dbcore-migrate PG_CONFIG=$(PG_CONFIG)
+src/bin/dbcore-migrate/dbcore-migrate: src/bin/dbcore-migrate/dbcore-migrate.c src/bin/dbcore-migrate/Makefile $(EXTENSION).control
+	$(MAKE) -C src/bin/dbcore-migrate PG_CONFIG=$(PG_CONFIG) DBCORE_VERSION=$(EXTVERSION)
 
 # The README's two commands, reachable through make as well.
 test:
@@ -114,7 +83,7 @@ cppcheck:
 		-I src -I $(shell $(PG_CONFIG) --includedir-server) src/*.c
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 		--inline-suppr --suppress=missingIncludeSystem --suppress=toomanyconfigs \
-		-I $(shell $(PG_CONFIG) --includedir) tools/dbcore-migrate/*.c
+		-I $(shell $(PG_CONFIG) --includedir) src/bin/dbcore-migrate/*.c
 
 version:
 	@echo $(EXTVERSION)

@@ -38,7 +38,7 @@ export PG_CONFIG
 [[ $build -eq 0 ]] || dbcore_build_install
 PSQL="$(pg_bin psql)"
 MIGRATE="$("$PG_CONFIG" --bindir)/dbcore-migrate"
-[[ -x "$MIGRATE" ]] || MIGRATE="$DBCORE_ROOT/tools/dbcore-migrate/dbcore-migrate"
+[[ -x "$MIGRATE" ]] || MIGRATE="$DBCORE_ROOT/src/bin/dbcore-migrate/dbcore-migrate"
 [[ -x "$MIGRATE" ]] || die "dbcore-migrate not built"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/dbcore-bench.XXXXXX")"

@@ -430,7 +430,8 @@ dbcore_verify_client_token(const char *token, bool verify, char **client_id)
 	if (!valid_key_id(parts[1], lens[1]))
 		return token_refused(ERRCODE_INVALID_PARAMETER_VALUE,
 							 "malformed client token",
-							 "The key id is not 1 to 64 letters, digits, \"-\" or \"_\".",
+							 psprintf("The key id is not 1 to %d letters, digits, \"-\" or \"_\".",
+									  KEY_ID_MAX_LEN),
 							 NULL);
 	idlen = (lens[2] == 0) ? -1 :
 		b64_decode(parts[2], lens[2], idbuf, sizeof(idbuf) - 1, true);
@@ -458,7 +459,8 @@ dbcore_verify_client_token(const char *token, bool verify, char **client_id)
 		b64_decode(parts[4], lens[4], mac, sizeof(mac), true) != PG_SHA256_DIGEST_LENGTH)
 		return token_refused(ERRCODE_INVALID_PARAMETER_VALUE,
 							 "malformed client token",
-							 "The signature is not 43 characters of base64url.",
+							 psprintf("The signature is not %d characters of base64url.",
+									  MAC_B64_LEN),
 							 NULL);
 
 	*client_id = palloc(idlen + 1);
@@ -595,7 +597,8 @@ dbcore_mint_client_token(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("invalid signing key id"),
-					 errdetail("A key id is 1 to 64 characters A-Z, a-z, 0-9, \"-\" and \"_\"."),
+					 errdetail("A key id is 1 to %d characters A-Z, a-z, 0-9, \"-\" and \"_\".",
+							   KEY_ID_MAX_LEN),
 					 errhint("Name a key id from dbcore.signing_keys, or leave key_id out to use the first key.")));
 		if (key == NULL)
 			ereport(ERROR,
@@ -612,9 +615,7 @@ dbcore_mint_client_token(PG_FUNCTION_ARGS)
 	appendStringInfo(&buf, "%s%s.%s." INT64_FORMAT, TOKEN_PREFIX, key->kid,
 					 idb64, expires);
 	if (!compute_mac(key, buf.data, buf.len, mac, &errstr))
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not compute HMAC-SHA-256 of client token: %s", errstr)));
+		elog(ERROR, "could not compute HMAC-SHA-256 of client token: %s", errstr);
 	b64url_encode(mac, sizeof(mac), macb64);
 	appendStringInfo(&buf, ".%s", macb64);
 
@@ -632,7 +633,7 @@ dbcore_client_token_init(void)
 {
 	DefineCustomStringVariable("dbcore.signing_keys",
 							   "Keys that sign client tokens; when set, non-superusers can enter a client scope only with a signed token.",
-							   "Comma-separated key_id:secret pairs, each secret at least 32 bytes in base64.",
+							   "Comma-separated key_id:secret pairs, each secret at least " CppAsString2(KEY_MIN_LEN) " bytes in base64.",
 							   &signing_keys_setting,
 							   "",
 							   PGC_SUSET,

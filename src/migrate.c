@@ -27,6 +27,16 @@
 #include "migrate.h"
 #include "migration_ledger.h"
 
+/*
+ * dbcore's own SQLSTATEs, class MG (migrations; a class PostgreSQL leaves to
+ * implementations), for the conditions a deploy tool must tell apart.  They
+ * are a contract: doc/migrations.md lists them, dbcore-migrate relies on
+ * them.
+ */
+#define ERRCODE_MIGRATION_CHANGED		MAKE_SQLSTATE('M','G','0','0','1')
+#define ERRCODE_MIGRATION_INTERRUPTED	MAKE_SQLSTATE('M','G','0','0','2')
+#define ERRCODE_MIGRATION_RUNNING		MAKE_SQLSTATE('M','G','0','0','3')
+
 /* The advisory lock key of the ledger: "dc" << 48 | "mig". */
 #define MIGRATION_LOCK_KEY ((int64) ((UINT64CONST(25699) << 48) | UINT64CONST(0x6d6967)))
 
@@ -172,14 +182,14 @@ report_in_progress(Ledger *l, const LedgerRow *row)
 {
 	if (!began_in_live_session(l, row))
 		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("migration %s \"%s\" is in progress", row->version, row->name),
+				(errcode(ERRCODE_MIGRATION_INTERRUPTED),
+				 errmsg("migration %s \"%s\" was interrupted", row->version, row->name),
 				 errdetail("The session that began it (process %s, at %s) has ended: the migration was interrupted.",
 						   row->session_pid, row->applied_at),
 				 errhint("Check the schema, then call dbcore.repair_migration('%s') to run it again, or dbcore.finish_migration('%s') if its statements all completed.",
 						 row->version, row->version)));
 	ereport(ERROR,
-			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			(errcode(ERRCODE_MIGRATION_RUNNING),
 			 errmsg("migration %s \"%s\" is in progress", row->version, row->name),
 			 errdetail("Migrations run one at a time, and this one was begun and has not been finished."),
 			 errhint("Wait for it to finish.  If the session that began it is gone, check the schema, then call dbcore.finish_migration('%s') or dbcore.repair_migration('%s').",
@@ -205,7 +215,7 @@ check_can_apply(Ledger *l, const Migration *m)
 			report_in_progress(l, &row);
 		if (strcmp(row.checksum, m->checksum) != 0)
 			ereport(ERROR,
-					(errcode(ERRCODE_DUPLICATE_OBJECT),
+					(errcode(ERRCODE_MIGRATION_CHANGED),
 					 errmsg("migration %s \"%s\" was applied with checksum %s, not %s",
 							m->version, row.name, row.checksum, m->checksum),
 					 errdetail("The up script of migration %s changed after it was applied.",

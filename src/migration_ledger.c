@@ -126,10 +126,8 @@ script_checksum(const char *data, size_t len)
 		pg_cryptohash_init(ctx) < 0 ||
 		pg_cryptohash_update(ctx, (const uint8 *) data, len) < 0 ||
 		pg_cryptohash_final(ctx, digest, sizeof(digest)) < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_SYSTEM_ERROR),
-				 errmsg("could not compute SHA-256 checksum: %s",
-						ctx ? pg_cryptohash_error(ctx) : "out of memory")));
+		elog(ERROR, "could not compute SHA-256 checksum: %s",
+			 ctx ? pg_cryptohash_error(ctx) : "out of memory");
 	pg_cryptohash_free(ctx);
 
 	hex_encode((const char *) digest, sizeof(digest), hex);
@@ -308,9 +306,7 @@ ledger_open(Ledger *l, FunctionCallInfo fcinfo)
 	l->caller = GetUserNameFromId(GetUserId(), false);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
-		ereport(ERROR,
-				(errcode(ERRCODE_CONNECTION_FAILURE),
-				 errmsg("could not connect to SPI")));
+		elog(ERROR, "SPI_connect failed");
 }
 
 void
@@ -338,10 +334,8 @@ ledger_run(Ledger *l, LedgerQuery q, Datum *values, const char *nulls)
 		SPIPlanPtr	plan = SPI_prepare(sql, def->nargs, (Oid *) def->argtypes);
 
 		if (plan == NULL || SPI_keepplan(plan) != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("could not prepare a migration ledger query: %s",
-							SPI_result_code_string(SPI_result))));
+			elog(ERROR, "could not prepare a migration ledger query: %s",
+				 SPI_result_code_string(SPI_result));
 		ledger_plans[q] = plan;
 	}
 
@@ -357,10 +351,7 @@ ledger_run(Ledger *l, LedgerQuery q, Datum *values, const char *nulls)
 	dbcore_unbecome(&saved);
 
 	if (ret < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("migration ledger query failed: %s",
-						SPI_result_code_string(ret))));
+		elog(ERROR, "migration ledger query failed: %s", SPI_result_code_string(ret));
 	return ret;
 }
 

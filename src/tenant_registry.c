@@ -280,7 +280,7 @@ registry_add(const DbcoreRegistry *reg, Oid relid, const char *colname, Oid root
 		if (strcmp(registered, colname) != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("table %s is already tenant-scoped by column \"%s\"",
+					 errmsg("table \"%s\" is already tenant-scoped by column \"%s\"",
 							get_rel_name(relid), registered),
 					 errhint("Call dbcore.disable_tenant_scoping() first, as a superuser or a role with BYPASSRLS.")));
 	}
@@ -337,18 +337,15 @@ dbcore_registry_forget_dropped(const DbcoreRegistry *reg)
  * ----------------------------------------------------------------
  */
 
-static void
-require_table_owner(Oid relid, const char *action)
+/* Does relid exist, and does the caller own it?  (false: not the owner) */
+static bool
+caller_owns_table(Oid relid)
 {
 	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("relation with OID %u does not exist", relid)));
-	if (!dbcore_owns_relation(relid, GetUserId()))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("must be owner of table %s to %s", get_rel_name(relid),
-						action)));
+	return dbcore_owns_relation(relid, GetUserId());
 }
 
 /*
@@ -372,7 +369,11 @@ dbcore_tenant_register(PG_FUNCTION_ARGS)
 	p.colname = NameStr(*PG_GETARG_NAME(1));
 	p.root = PG_ARGISNULL(2) ? InvalidOid : PG_GETARG_OID(2);
 
-	require_table_owner(p.relid, "register it for tenant scoping");
+	if (!caller_owns_table(p.relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of table \"%s\" to register it for tenant scoping",
+						get_rel_name(p.relid))));
 
 	dbcore_registry_open(fcinfo, &reg);
 	dbcore_registry_add(&reg, &p);
@@ -404,7 +405,11 @@ dbcore_tenant_unregister(PG_FUNCTION_ARGS)
 	relid = PG_GETARG_OID(0);
 	values[0] = ObjectIdGetDatum(relid);
 
-	require_table_owner(relid, "disable its tenant scoping");
+	if (!caller_owns_table(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of table \"%s\" to disable its tenant scoping",
+						get_rel_name(relid))));
 	if (!dbcore_has_system_authorization(GetUserId()))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

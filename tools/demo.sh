@@ -2,13 +2,15 @@
 # tools/demo.sh: dbcore's main job on an embedded default cluster.
 #
 #   bash tools/demo.sh [--no-deps]   build, install, start a demo cluster,
-#                                    load a SaaS schema and show updated_at
-#                                    at work; the cluster stays up
+#                                    apply a SaaS schema's migrations with
+#                                    dbcore-migrate, show updated_at and the
+#                                    client scope at work; the cluster stays up
 #   bash tools/demo.sh status        is the demo cluster running?
 #   bash tools/demo.sh stop          stop it and remove its files
 #
 # Running it again while a demo cluster is up replaces that cluster with a
-# fresh one.  The demo's SQL is tools/demo.sql.
+# fresh one.  The demo's migrations are tools/demo/migrations/, its SQL is
+# tools/demo.sql.
 set -euo pipefail
 
 # shellcheck source=tools/lib.sh
@@ -93,6 +95,19 @@ demo_start() {
     ok "database $DB with extension dbcore $("$psql" -X -At -d "$DB" -c \
         "SELECT extversion FROM pg_extension WHERE extname = 'dbcore'")"
 
+    # 1. Migrations, with the program that ships with dbcore.
+    local migrate dir=tools/demo/migrations
+    migrate="$(pg_bin dbcore-migrate)"
+    printf '\n%s=== 1. Migrations: dbcore-migrate applies %s/ and records them in the ledger%s\n' \
+        "$_DBCORE_B" "$dir" "$_DBCORE_0"
+    echo "    dbcore-migrate -d $DB --dir $dir up"
+    "$migrate" -d "$DB" --dir "$dir" up
+    echo "    dbcore-migrate -d $DB --dir $dir status"
+    "$migrate" -d "$DB" --dir "$dir" status
+    echo "    dbcore-migrate -d $DB --dir $dir verify   # the files still match what was applied"
+    "$migrate" -d "$DB" --dir "$dir" verify
+
+    # 2. and 3. updated_at and tenant scoping.
     "$psql" -X -q -v ON_ERROR_STOP=1 -d "$DB" -f tools/demo.sql
 
     DBCORE_KEEP_CLUSTER=1
@@ -103,6 +118,8 @@ $_DBCORE_B=== The demo cluster keeps running.$_DBCORE_0
   Connect:  psql -h $PGHOST -p $PGPORT -U postgres $DB
   Try:      UPDATE businesses SET plan = 'pro' WHERE name = 'Bright Bakery';
             SELECT name, created_at, updated_at FROM businesses;
+            SET ROLE demo_app; SELECT * FROM conversations;   -- refused: no client scope
+            SELECT * FROM dbcore.migration_status();
   Log:      $DBCORE_CLUSTER_LOG
   Stop:     tools/demo.sh stop
 EOF

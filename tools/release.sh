@@ -17,9 +17,9 @@
 #
 # PGXN wants SemVer, so the archives and META.json carry X.Y.0 for control
 # version X.Y; the extension version itself stays X.Y.  A release, in order:
-# bump dbcore.control, write sql/dbcore--OLD--NEW.sql (and the full
-# install script), add the CHANGELOG.md entry, `tools/release.sh sync`, run
-# the tests, commit, tag, `tools/release.sh dist`, `dpkg-buildpackage -us -uc`.
+# bump dbcore.control, write sql/dbcore--OLD--NEW.sql, add the CHANGELOG.md
+# entry, `tools/release.sh sync`, run the tests, commit, tag,
+# `tools/release.sh dist`, `dpkg-buildpackage -us -uc`.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -58,13 +58,15 @@ with open(path, encoding="utf-8") as f:
 meta["version"] = s
 ext = meta.setdefault("provides", {}).setdefault("dbcore", {})
 ext["version"] = s
-ext["file"] = "sql/dbcore--%s.sql" % v
+import glob, os
+base = [f for f in glob.glob("sql/dbcore--*.sql") if os.path.basename(f).count("--") == 1]
+ext["file"] = base[0] if len(base) == 1 else "sql/dbcore--0.1.sql"
 with open(path, "w", encoding="utf-8") as f:
     json.dump(meta, f, indent=3, ensure_ascii=False)
     f.write("\n")
 PY
-    echo "META.json: version $s, provides.dbcore $s in sql/dbcore--$v.sql"
-    [[ -f "sql/dbcore--$v.sql" ]] || echo "warning: sql/dbcore--$v.sql does not exist yet" >&2
+    echo "META.json: version $s, provides.dbcore $s (base install script plus upgrade scripts)"
+    ls sql/dbcore--*--"$v".sql >/dev/null 2>&1 || echo "warning: no upgrade script sql/dbcore--*--$v.sql yet" >&2
 
     local top trailer tmp
     top="$(sed -n '1s/^dbcore (\([^)]*\)).*/\1/p' debian/changelog)"

@@ -62,8 +62,8 @@ cluster_trap
 
 # The tool: the one built in this tree, else the installed one.
 if [[ -z "${MIGRATE:-}" ]]; then
-    if [[ -x "$ROOT/tools/dbcore-migrate/dbcore-migrate" ]]; then
-        MIGRATE="$ROOT/tools/dbcore-migrate/dbcore-migrate"
+    if [[ -x "$ROOT/src/bin/dbcore-migrate/dbcore-migrate" ]]; then
+        MIGRATE="$ROOT/src/bin/dbcore-migrate/dbcore-migrate"
     else
         MIGRATE="$(pg_bindir)/dbcore-migrate"
     fi
@@ -383,7 +383,7 @@ scenario_cic() {
     # with a long --wait), says so and says to repair.
     rc=0 t0=$SECONDS
     "$MIGRATE" --dir "$WORK/migrations" --wait=120 up >"$WORK/up.out" 2>&1 || rc=$?
-    if [[ $rc -eq 1 ]] && grep -q "is in progress" "$WORK/up.out" &&
+    if [[ $rc -eq 1 ]] && grep -q "migration $v \".*\" was interrupted" "$WORK/up.out" &&
        grep -q "has ended: the migration was interrupted" "$WORK/up.out" &&
        grep -q "repair_migration('$v')" "$WORK/up.out"; then
         pass "$tag: dbcore-migrate up refuses, says the migration was interrupted and to check the schema and repair $v"

@@ -190,7 +190,7 @@ ctl_version="$(dpkg-deb --fsys-tarfile "$DEB" | tar -xOf - ".$SHAREDIR/extension
 
 srcpkg="$WORK/dbcore_$VERSION.tar.xz"
 if [[ -f "$srcpkg" && -f "$WORK/dbcore_$VERSION.dsc" ]]; then
-    junk="$(tar -tJf "$srcpkg" | grep -E '(^|/)\.git/|\.(o|so|bc)$|/results/|/regression\.(diffs|out)$|/tools/dbcore-migrate/dbcore-migrate$|/debian/(files|\.debhelper/|[^/]*\.substvars$|postgresql-[0-9]+-dbcore/)' || true)"
+    junk="$(tar -tJf "$srcpkg" | grep -E '(^|/)\.git/|\.(o|so|bc)$|/results/|/regression\.(diffs|out)$|/src/bin/dbcore-migrate/dbcore-migrate$|/debian/(files|\.debhelper/|[^/]*\.substvars$|postgresql-[0-9]+-dbcore/)' || true)"
     if [[ -z "$junk" ]]; then
         pass "source package dbcore_$VERSION.dsc/.tar.xz, without build products or .git"
     else
@@ -286,7 +286,7 @@ run_installcheck() {   # run_installcheck NAME BLANKED-VAR DIFFS
 }
 run_installcheck regress ISOLATION "$SRC/regression.diffs"
 run_installcheck isolation REGRESS "$SRC/output_iso/regression.diffs"
-built="$(cd "$SRC" && find . \( -name '*.o' -o -name '*.so' -o -name '*.bc' -o -path ./tools/dbcore-migrate/dbcore-migrate \) -print)"
+built="$(cd "$SRC" && find . \( -name '*.o' -o -name '*.so' -o -name '*.bc' -o -path ./src/bin/dbcore-migrate/dbcore-migrate \) -print)"
 [[ -z "$built" ]] && pass "installcheck built nothing (the suites used the installed files)" ||
     fail "installcheck built files in the tree: $(tr '\n' ' ' <<<"$built")"
 

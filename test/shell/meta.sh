@@ -7,8 +7,11 @@
 #   META.json           valid JSON, PGXN meta-spec 1.0.0 fields; "version"
 #                       and provides.dbcore.version are the control version as
 #                       SemVer (PGXN requires SemVer: '0.3' -> "0.3.0");
-#                       provides.dbcore.file is sql/dbcore--<version>.sql and
-#                       exists
+#                       provides.dbcore.file is the base install script
+#   sql/                one install script (the base) and upgrade scripts that
+#                       chain from it to the control version
+#   README.md, doc/*.md, SECURITY.md, dbcore-migrate --version
+#                       every version they call current is the control one
 #   debian/changelog    the newest entry's version is the control version
 #   debian/control      the binary package names are postgresql-NN-dbcore
 #                       for the versions in debian/pgversions
@@ -78,6 +81,59 @@ check(re.fullmatch(r"[0-9]+(\.[0-9]+)+", version) is not None,
       "dbcore.control's default_version '%s' is a dotted number" % version)
 want = semver_of(version)
 
+# ---- the SQL scripts: one base install script and a chain of upgrade
+# scripts from it to the control version (CREATE EXTENSION follows it)
+scripts = sorted(os.listdir(os.path.join(root, "sql")))
+installs = [f for f in scripts if re.fullmatch(r"dbcore--[0-9.]+\.sql", f)]
+upgrades = dict(re.fullmatch(r"dbcore--([0-9.]+)--([0-9.]+)\.sql", f).groups()
+                for f in scripts if re.fullmatch(r"dbcore--[0-9.]+--[0-9.]+\.sql", f))
+check(len(installs) == 1, "exactly one install script in sql/ (the base; later versions are upgrades)",
+      "found %s" % ", ".join(installs))
+base_script = "sql/" + installs[0] if installs else None
+v = installs[0][len("dbcore--"):-len(".sql")] if installs else None
+seen = set()
+while v is not None and v != version and v not in seen:
+    seen.add(v)
+    v = upgrades.get(v)
+check(v == version, "the upgrade scripts lead from the base script to %s" % version,
+      "the chain stops at %s" % v)
+
+# ---- version numbers stated in the docs and the program
+def stated(rel, pattern):
+    try:
+        return re.findall(pattern, read(rel))
+    except OSError:
+        return []
+
+claims = []
+for rel in ["README.md"] + ["doc/" + f for f in sorted(os.listdir(os.path.join(root, "doc")))
+                            if f.endswith(".md")] if os.path.isdir(os.path.join(root, "doc")) else ["README.md"]:
+    for found in stated(rel, r"(?:reference for|describes|maintainers of|putting|current version is) dbcore ([0-9]+\.[0-9]+)"):
+        claims.append((rel, found))
+    for found in stated(rel, r"The current version is ([0-9]+\.[0-9]+)"):
+        claims.append((rel, found))
+for found in stated("SECURITY.md", r"^\| ([0-9]+\.[0-9]+) \(newest\)"):
+    claims.append(("SECURITY.md", found))
+check(claims, "the README and docs state the current version somewhere")
+wrong = ["%s says %s" % c for c in claims if c[1] != version]
+check(not wrong, "every version the README, doc/*.md and SECURITY.md call current is %s" % version,
+      "; ".join(wrong))
+prog = os.path.join(root, "src/bin/dbcore-migrate/dbcore-migrate")
+if os.path.exists(prog):
+    import subprocess
+    out = subprocess.run([prog, "--version"], capture_output=True, text=True).stdout.strip()
+    check(out == "dbcore-migrate " + version, "dbcore-migrate --version prints %s" % version, "got %r" % out)
+
+# ---- doc/architecture.md maps every C file of the library
+if os.path.isdir(os.path.join(root, "src")):
+    try:
+        arch = read("doc/architecture.md")
+        unmapped = [f for f in sorted(os.listdir(os.path.join(root, "src")))
+                    if f.endswith(".c") and ("`%s`" % f) not in arch]
+        check(not unmapped, "doc/architecture.md maps every src/*.c file", "missing " + ", ".join(unmapped))
+    except OSError as e:
+        check(False, "doc/architecture.md is readable", str(e))
+
 # ---- META.json
 try:
     meta = json.loads(read("META.json"))
@@ -102,10 +158,8 @@ if isinstance(meta, dict):
     ext = (meta.get("provides") or {}).get("dbcore") or {}
     check(ext.get("version") == want,
           "META.json provides.dbcore.version is %s" % want, "got %r" % ext.get("version"))
-    wfile = "sql/dbcore--%s.sql" % version
-    check(ext.get("file") == wfile, "META.json provides.dbcore.file is %s" % wfile,
+    check(ext.get("file") == base_script, "META.json provides.dbcore.file is the base install script %s" % base_script,
           "got %r" % ext.get("file"))
-    check(os.path.isfile(os.path.join(root, wfile)), "%s exists" % wfile)
     doc = ext.get("docfile")
     check(doc is None or os.path.isfile(os.path.join(root, doc)),
           "META.json provides.dbcore.docfile exists", "no file %r" % doc)
@@ -181,7 +235,8 @@ fi
 scratch() {
     local dir="$tmp/$1"
     mkdir -p "$dir/debian"
-    cp "$root/Makefile" "$root/dbcore.control" "$root/META.json" "$root/CHANGELOG.md" "$root/README.md" "$dir/"
+    cp "$root/Makefile" "$root/dbcore.control" "$root/META.json" "$root/CHANGELOG.md" "$root/README.md" "$root/SECURITY.md" "$dir/"
+    cp -r "$root/doc" "$dir/doc"
     cp "$root/debian/changelog" "$root/debian/control" "$root/debian/pgversions" "$dir/debian/"
     cp -r "$root/sql" "$dir/sql"
     local d
@@ -208,10 +263,21 @@ if [[ -n "$version" ]]; then
     # and debian/changelog.
     d="$(scratch bumped)"
     sed -i "s/^default_version *=.*/default_version = '98.7'/" "$d/dbcore.control"
-    : >"$d/sql/dbcore--98.7.sql"
+    : >"$d/sql/dbcore--$version--98.7.sql"
     printf '## [98.7] - 2099-01-01\n' >>"$d/CHANGELOG.md"
     expect_drift bumped "META.json version is 98.7.0"
     expect_drift bumped "debian/changelog's newest entry is version 98.7"
+    expect_drift bumped "every version the README, doc/\*.md and SECURITY.md call current is 98.7"
+
+    # A release that forgets its upgrade script.
+    d="$(scratch no_upgrade)"
+    sed -i "s/^default_version *=.*/default_version = '98.7'/" "$d/dbcore.control"
+    expect_drift no_upgrade "the upgrade scripts lead from the base script to 98.7"
+
+    # A generated full install script committed beside the base.
+    d="$(scratch generated)"
+    : >"$d/sql/dbcore--$version.sql"
+    expect_drift generated "exactly one install script in sql/"
 
     # META.json edited by hand to a version the control file doesn't have.
     d="$(scratch meta_edited)"

@@ -117,11 +117,48 @@ t0=$SECONDS
 expect_rc 1 "up again refuses at once: the session that began 030 has ended" "${M[@]}" --wait 120 up
 check "it did not wait (--wait 120)" test $((SECONDS - t0)) -lt 30
 check "it says the migration was interrupted" err_has "has ended: the migration was interrupted"
+check "with SQLSTATE MG002" err_has "(SQLSTATE MG002)"
 check "and to check the schema and repair it" err_has "call dbcore.repair_migration('030') to run it again"
 expect_rc 3 "verify reports it" "${M[@]}" verify
 expect_rc 0 "repair" "${M[@]}" repair 030
 eq "repaired" "SELECT count(*) FROM dbcore.migrations WHERE version = '030'" 0
 rm migrations/030_bad_index.sql
+
+# ---- a non-transactional file with SQL-standard function bodies: the
+# semicolons inside BEGIN ATOMIC ... END (and a CASE ... END in it) do not
+# split the statement
+cat >migrations/040_atomic.sql <<'SQL'
+-- migrate:no-transaction
+CREATE FUNCTION atomic_two(x int) RETURNS int LANGUAGE sql
+BEGIN ATOMIC
+    SELECT 1;
+    SELECT CASE WHEN x > 0 THEN x * 2 ELSE 0 END;
+END;
+create or replace procedure atomic_proc() language sql
+begin atomic
+    insert into users (id, email) values (900, 'atomic;');
+    delete from users where id = 900;
+end;
+CREATE INDEX CONCURRENTLY users_atomic_idx ON users (id);
+-- migrate:down
+DROP FUNCTION atomic_two(int);
+DROP PROCEDURE atomic_proc();
+DROP INDEX users_atomic_idx;
+SQL
+expect_rc 0 "a no-transaction file with BEGIN ATOMIC bodies applies" "${M[@]}" up
+eq "the function body kept both statements" "SELECT atomic_two(21)" 42
+eq "the procedure exists" "SELECT count(*) FROM pg_proc WHERE proname = 'atomic_proc'" 1
+eq "and the statement after them ran on its own" \
+    "SELECT count(*) FROM pg_class WHERE relname = 'users_atomic_idx'" 1
+expect_rc 0 "and reverts" "${M[@]}" down
+eq "its objects are gone" "SELECT count(*) FROM pg_proc WHERE proname IN ('atomic_two', 'atomic_proc')" 0
+rm migrations/040_atomic.sql
+
+# ---- the server's contract: SQLSTATEs, not message texts
+printf 'CREATE ROLE dbcore_migrate_basic_dup;\nCREATE ROLE dbcore_migrate_basic_dup;\n' >migrations/050_dup.sql
+expect_rc 1 "a script's own duplicate_object (42710) is a failure, not drift" "${M[@]}" up
+check "reported with its own SQLSTATE" err_has "(SQLSTATE 42710)"
+rm migrations/050_dup.sql
 
 # ---- create
 expect_rc 0 "create NAME" "${M[@]}" create add_widgets
@@ -148,6 +185,7 @@ check "is named in the error" err_has '"abc.sql" is not <version>_<name>.sql'
 rm migrations/abc.sql
 expect_rc 0 "--help" "$MIGRATE" --help
 expect_rc 0 "--version" "$MIGRATE" --version
+check "--version is the extension's version" out_has "dbcore-migrate $(make -s --no-print-directory -C "$ROOT" version)"
 expect_rc 4 "a database that does not exist" "$MIGRATE" -d dbcore_no_such_database status
 expect_rc 4 "DATABASE_URL is used" env DATABASE_URL="postgresql:///dbcore_no_such_database" "$MIGRATE" status
 expect_rc 0 "-d with a connection string" "${M[@]}" -d "dbname=$TESTDB" status

@@ -29,7 +29,7 @@ if [[ -z "${MIGRATE:-}" ]]; then
     elif command -v dbcore-migrate >/dev/null 2>&1; then
         MIGRATE="$(command -v dbcore-migrate)"
     else
-        MIGRATE="$ROOT/tools/dbcore-migrate/dbcore-migrate"
+        MIGRATE="$ROOT/src/bin/dbcore-migrate/dbcore-migrate"
     fi
 fi
 [[ -x "$MIGRATE" ]] || { echo "dbcore-migrate not found (make && make install)" >&2; exit 1; }

@@ -35,7 +35,21 @@
 #include "libpq-fe.h"
 
 #define PROGNAME "dbcore-migrate"
-#define PROGVERSION "0.3"
+/* The extension's version, from dbcore.control (the Makefile passes it). */
+#ifndef DBCORE_VERSION
+#error "build dbcore-migrate through its Makefile, which defines DBCORE_VERSION"
+#endif
+#define PROGVERSION DBCORE_VERSION
+
+/*
+ * The server's SQLSTATEs this program acts on (doc/migrations.md): a
+ * migration applied with another checksum (exit status 3), one still
+ * running in a live session (wait for it).  MG002, a migration whose
+ * session has ended, is reported like any error: the server's hint says
+ * how to repair it.
+ */
+#define SQLSTATE_MIGRATION_CHANGED		"MG001"
+#define SQLSTATE_MIGRATION_RUNNING		"MG003"
 
 #define EXIT_OK			0
 #define EXIT_FAILURE_	1
@@ -477,7 +491,7 @@ connect_db(const char *dbname)
 	if (strcmp(PQgetvalue(res, 0, 0), "t") != 0)
 	{
 		errmsg_("the database has no dbcore migration functions");
-		fprintf(stderr, "hint: CREATE EXTENSION dbcore (version 0.3 or later), or ALTER EXTENSION dbcore UPDATE.\n");
+		fprintf(stderr, "hint: CREATE EXTENSION dbcore, or ALTER EXTENSION dbcore UPDATE.\n");
 		PQclear(res);
 		return EXIT_FAILURE_;
 	}
@@ -550,22 +564,25 @@ verify_set(const MigrationSet *set)
 	return res;
 }
 
-static int
-count_in_progress(void)
+/*
+ * A word of the statement being split (letters, digits, "_" and "$"),
+ * compared without regard to case.
+ */
+static bool
+word_is(const char *word, size_t len, const char *keyword)
 {
-	PGresult   *res = PQexec(conn, "SELECT pg_catalog.count(*) FROM dbcore.migration_status() WHERE state = 'in_progress'");
-	int			n = -1;
-
-	if (PQresultStatus(res) == PGRES_TUPLES_OK)
-		n = atoi(PQgetvalue(res, 0, 0));
-	PQclear(res);
-	return n;
+	return strlen(keyword) == len && strncasecmp(word, keyword, len) == 0;
 }
 
 /*
  * Split a script into statements at top-level semicolons, minding quotes,
- * dollar quotes and comments.  For non-transactional migrations, whose
- * statements must each run on their own.
+ * dollar quotes, comments and parentheses.  For non-transactional
+ * migrations, whose statements must each run on their own.
+ *
+ * A SQL-standard function body, CREATE [OR REPLACE] FUNCTION|PROCEDURE ...
+ * BEGIN ATOMIC ... END, holds semicolons of its own: while a statement that
+ * starts that way is inside BEGIN ... END (CASE ... END nesting within it),
+ * a semicolon does not end it.  psql's lexer judges these the same way.
  */
 static char **
 split_statements(const char *s, int *count)
@@ -574,6 +591,11 @@ split_statements(const char *s, int *count)
 	int			n = 0;
 	const char *start = s;
 	const char *p = s;
+	int			paren_depth = 0;
+	int			begin_depth = 0;
+	int			nwords = 0;		/* words seen in this statement */
+	bool		routine = false;	/* it is CREATE [OR REPLACE] FUNCTION|PROCEDURE */
+	bool		or_replace = false;
 
 	while (*p)
 	{
@@ -636,12 +658,50 @@ split_statements(const char *s, int *count)
 			else
 				p++;
 		}
-		else if (*p == ';')
+		else if (isalpha((unsigned char) *p) || *p == '_')
+		{
+			const char *w = p;
+			size_t		len;
+
+			while (isalnum((unsigned char) *p) || *p == '_' || *p == '$')
+				p++;
+			len = p - w;
+			/* CREATE [OR REPLACE] FUNCTION|PROCEDURE */
+			if (nwords == 0)
+				routine = word_is(w, len, "create");
+			else if (routine && nwords == 1 && word_is(w, len, "or"))
+				or_replace = true;
+			else if (routine && nwords == (or_replace ? 3 : 1))
+				routine = word_is(w, len, "function") || word_is(w, len, "procedure");
+			else if (routine && or_replace && nwords == 2 && !word_is(w, len, "replace"))
+				routine = false;
+			nwords++;
+			if (routine && nwords > (or_replace ? 4 : 2) && paren_depth == 0)
+			{
+				if (word_is(w, len, "begin"))
+					begin_depth++;
+				else if (word_is(w, len, "case") && begin_depth > 0)
+					begin_depth++;
+				else if (word_is(w, len, "end") && begin_depth > 0)
+					begin_depth--;
+			}
+		}
+		else if (*p == '(')
+			paren_depth++, p++;
+		else if (*p == ')')
+		{
+			if (paren_depth > 0)
+				paren_depth--;
+			p++;
+		}
+		else if (*p == ';' && paren_depth == 0 && begin_depth == 0)
 		{
 			out = xrealloc(out, sizeof(char *) * (n + 1));
 			out[n++] = xstrndup(start, p - start + 1);
 			p++;
 			start = p;
+			nwords = 0;
+			routine = or_replace = false;
 		}
 		else
 			p++;
@@ -669,15 +729,6 @@ typedef struct Options
 	int			wait_seconds;
 } Options;
 
-/* Is res the error about a migration whose session has ended? */
-static bool
-interrupted_migration(const PGresult *res)
-{
-	const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
-
-	return detail != NULL && strstr(detail, ") has ended: the migration was interrupted") != NULL;
-}
-
 /*
  * Call apply_migration or begin_migration, waiting (up to --wait) while
  * another session has a non-transactional migration in progress.  Sets
@@ -689,7 +740,6 @@ call_waiting(const char *sql, int n, const char *const *params, const Options *o
 			 const MigrationFile *mf, bool *ran)
 {
 	int			waited_ms = 0;
-	int			quick_retries = 0;
 	bool		told = false;
 
 	for (;;)
@@ -704,36 +754,20 @@ call_waiting(const char *sql, int n, const char *const *params, const Options *o
 		}
 		/*
 		 * Waiting makes sense only while the session that began the
-		 * unfinished migration is connected; when it has ended, the
-		 * server says so in the detail, and nothing will finish it.
+		 * unfinished migration is connected (MG003); when it has ended
+		 * (MG002), nothing will finish it.
 		 */
-		if (sqlstate_is(res, "55000") && waited_ms < opt->wait_seconds * 1000 &&
-			!interrupted_migration(res))
+		if (sqlstate_is(res, SQLSTATE_MIGRATION_RUNNING) &&
+			waited_ms < opt->wait_seconds * 1000)
 		{
-			int			unfinished = count_in_progress();
-
-			if (unfinished > 0)
-			{
-				if (!told)
-					info("waiting for an unfinished non-transactional migration (up to %d s)",
-						 opt->wait_seconds);
-				told = true;
-				PQclear(res);
-				usleep(200 * 1000);
-				waited_ms += 200;
-				continue;
-			}
-
-			/*
-			 * It may have finished between the call and the count: try
-			 * again, a few times (other 55000 errors, such as out of order,
-			 * then come back unchanged).
-			 */
-			if (unfinished == 0 && quick_retries++ < 3)
-			{
-				PQclear(res);
-				continue;
-			}
+			if (!told)
+				info("waiting for an unfinished non-transactional migration (up to %d s)",
+					 opt->wait_seconds);
+			told = true;
+			PQclear(res);
+			usleep(200 * 1000);
+			waited_ms += 200;
+			continue;
 		}
 		{
 			char	   *ctx = xmalloc(strlen(mf->path) + 32);
@@ -743,7 +777,7 @@ call_waiting(const char *sql, int n, const char *const *params, const Options *o
 			free(ctx);
 		}
 		{
-			int			rc = sqlstate_is(res, "42710") ? EXIT_DRIFT : EXIT_FAILURE_;
+			int			rc = sqlstate_is(res, SQLSTATE_MIGRATION_CHANGED) ? EXIT_DRIFT : EXIT_FAILURE_;
 
 			PQclear(res);
 			return rc;
