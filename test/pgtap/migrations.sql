@@ -64,7 +64,7 @@ SELECT has_table('tap_one', 'its script ran');
 SELECT is(dbcore.apply_migration('01', 'tap one', 'CREATE TABLE tap_one (id int)'), false,
           'the same version again is a no-op');
 SELECT throws_ok($$SELECT dbcore.apply_migration('1', 'tap one', 'CREATE TABLE tap_one (id bigint)')$$,
-                 '42710', NULL, 'an edited script is refused');
+                 'MG001', NULL, 'an edited script is refused (SQLSTATE MG001)');
 SELECT throws_like($$SELECT dbcore.apply_migration('2', 'tap two', 'SELECT 1/0')$$,
                    '%migration 2 "tap two" failed: division by zero', 'a failing script names the migration');
 SELECT hasnt_table('tap_two', 'and leaves nothing behind');

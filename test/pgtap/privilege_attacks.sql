@@ -181,7 +181,9 @@ CREATE FUNCTION priv_witness.definer_calls_pwn() RETURNS uuid LANGUAGE sql SECUR
 GRANT USAGE ON SCHEMA priv_attack TO PUBLIC;
 SELECT ok(pg_temp.count_of('priv_witness.ran_as_other') = 0, 'control: no escalation yet');
 SET ROLE regress_priv_mallory;
+SET client_min_messages = error;   -- (the witness's warning is expected here)
 SELECT priv_witness.definer_calls_pwn() \gset
+RESET client_min_messages;
 RESET ROLE;
 SELECT is(pg_temp.count_of('priv_witness.ran_as_other'), 1::bigint,
           'control: attack code run by a superuser''s SECURITY DEFINER function is seen as an escalation');
