@@ -10,6 +10,7 @@
 #ifndef DBCORE_COMPAT_H
 #define DBCORE_COMPAT_H
 
+#include "access/tupdesc.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_proc.h"
@@ -33,6 +34,33 @@
 #define dbcore_compat_namespace_aclcheck(nspoid, roleid, mode) \
 	pg_namespace_aclcheck((nspoid), (roleid), (mode))
 #endif
+
+/*
+ * The cached byte offset of column i (0-based) in a tuple of tupdesc, or -1:
+ * since 18 it lives in the compact attributes, not in pg_attribute.
+ */
+#if PG_VERSION_NUM >= 180000
+#define dbcore_compat_attcacheoff(tupdesc, i) \
+	(TupleDescCompactAttr((tupdesc), (i))->attcacheoff)
+#else
+#define dbcore_compat_attcacheoff(tupdesc, i) \
+	(TupleDescAttr((tupdesc), (i))->attcacheoff)
+#endif
+
+/*
+ * Before 17, an init-plan's name (SubPlan.plan_name) lists the parameters it
+ * sets, "InitPlan 1 (returns $0,$1)", and EXPLAIN prints it as is; since 17
+ * it is "InitPlan 1", and EXPLAIN names the parameters "(InitPlan 1).colN".
+ */
+#define DBCORE_INITPLAN_NAME_LISTS_PARAMS (PG_VERSION_NUM < 170000)
+
+/*
+ * DDL forms of newer majors that the guard rails judge (ddl_risks.c):
+ * ALTER COLUMN ... SET EXPRESSION since 17, ALTER CONSTRAINT ... ENFORCED
+ * since 18.
+ */
+#define DBCORE_HAS_AT_SET_EXPRESSION (PG_VERSION_NUM >= 170000)
+#define DBCORE_HAS_CONSTRAINT_ENFORCEABILITY (PG_VERSION_NUM >= 180000)
 
 /*
  * A setting's "extra" data: since 16 PostgreSQL allocates and frees it in

@@ -37,6 +37,7 @@
 #include "executor/tuptable.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
+#include "storage/lmgr.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -44,6 +45,7 @@
 
 #include "client_scope.h"
 #include "common.h"
+#include "compat.h"
 #include "ddl_risks.h"
 #include "tenant_registry.h"
 
@@ -60,6 +62,8 @@ typedef enum DdlAction
 	ACT_CREATE_EXPRESSION_INDEX,
 	ACT_CREATE_EXPRESSION_STATISTICS,
 	ACT_ADD_PARTITION,
+	ACT_SET_EXPRESSION,
+	ACT_ENFORCE_CONSTRAINT,
 	ACT_CREATE_UNIQUE_INDEX,
 	ACT_ADD_UNIQUE_KEY,
 	ACT_REFERENCE,
@@ -83,6 +87,8 @@ static const char *const refusal_messages[] = {
 	[ACT_CREATE_EXPRESSION_INDEX] = gettext_noop("permission denied to create an index on expressions or with a WHERE clause on tenant-scoped table \"%s\""),
 	[ACT_CREATE_EXPRESSION_STATISTICS] = gettext_noop("permission denied to create statistics on expressions of tenant-scoped table \"%s\""),
 	[ACT_ADD_PARTITION] = gettext_noop("permission denied to add a partition whose bounds are checked against the rows of tenant-scoped table \"%s\""),
+	[ACT_SET_EXPRESSION] = gettext_noop("permission denied to change a generated column's expression in tenant-scoped table \"%s\""),
+	[ACT_ENFORCE_CONSTRAINT] = gettext_noop("permission denied to enforce a constraint of tenant-scoped table \"%s\""),
 	[ACT_CREATE_UNIQUE_INDEX] = gettext_noop("permission denied to create a unique index on tenant-scoped table \"%s\" without its client column \"%s\""),
 	[ACT_ADD_UNIQUE_KEY] = gettext_noop("permission denied to add a unique key to tenant-scoped table \"%s\" without its client column \"%s\""),
 };
@@ -279,6 +285,23 @@ dbcore_ddl_risks(Node *parsetree)
 							risks = add_risk(risks, RISK_EVALUATES_ROWS, relid,
 											 ACT_VALIDATE);
 							break;
+#if DBCORE_HAS_AT_SET_EXPRESSION
+						case AT_SetExpression:
+							/* recomputes a generated column over every row */
+							risks = add_risk(risks, RISK_EVALUATES_ROWS, relid,
+											 ACT_SET_EXPRESSION);
+							break;
+#endif
+#if DBCORE_HAS_CONSTRAINT_ENFORCEABILITY
+						case AT_AlterConstraint:
+							/* NOT ENFORCED -> ENFORCED checks every row */
+							if (cmd->def && IsA(cmd->def, ATAlterConstraint) &&
+								((ATAlterConstraint *) cmd->def)->alterEnforceability &&
+								((ATAlterConstraint *) cmd->def)->is_enforced)
+								risks = add_risk(risks, RISK_EVALUATES_ROWS, relid,
+												 ACT_ENFORCE_CONSTRAINT);
+							break;
+#endif
 						case AT_AddConstraint:
 							if (cmd->def && IsA(cmd->def, Constraint))
 								risks = constraint_risks(risks, (Constraint *) cmd->def,
@@ -440,6 +463,8 @@ table_holds_row(Oid relid, const char *colname, Oid typid)
 	Snapshot	snapshot;
 	bool		found = false;
 
+	/* find_all_inheritors() locks the members below relid, not relid */
+	LockRelationOid(relid, AccessShareLock);
 	members = find_all_inheritors(relid, AccessShareLock, NULL);
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	foreach(lc, members)

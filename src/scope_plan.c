@@ -337,7 +337,7 @@ rewrite_initplans(PlannedStmt *stmt, Plan *plan, const int *kinds)
 		cell = list_nth_cell(stmt->subplans, sp->plan_id - 1);
 		cell->ptr_value = make_client_scan((Result *) lfirst(cell),
 										   list_length(sp->setParam));
-		if (list_length(sp->setParam) > 1)
+		if (DBCORE_INITPLAN_NAME_LISTS_PARAMS && list_length(sp->setParam) > 1)
 		{
 			/* EXPLAIN's label: "InitPlan n (returns $a,$b)" */
 			StringInfoData name;

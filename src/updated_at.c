@@ -347,8 +347,8 @@ updated_at_attr_offset(HeapTuple tuple, TupleDesc tupdesc, int attnum)
 	uint32		off = 0;
 	int			i;
 
-	if (!hasnulls && target->attcacheoff >= 0)
-		return target->attcacheoff;
+	if (!hasnulls && dbcore_compat_attcacheoff(tupdesc, attnum - 1) >= 0)
+		return dbcore_compat_attcacheoff(tupdesc, attnum - 1);
 
 	for (i = 0; i < attnum - 1; i++)
 	{
