@@ -430,8 +430,16 @@ SELECT dbcore.disable_tenant_scoping('tenant_test.events_2024');
 SET ROLE regress_dbcore_app;
 
 ------------------------------------------------------------------------------
--- Parallel query under a scope: the workers restore it
+-- Parallel query under a scope: the workers restore it.  (The plan itself,
+-- whose notation differs between PostgreSQL majors, is in scope_plans.)
 ------------------------------------------------------------------------------
+-- debug_parallel_query was force_parallel_mode before PostgreSQL 16
+SELECT CASE WHEN pg_catalog.current_setting('server_version_num')::int >= 160000
+            THEN 'debug_parallel_query' ELSE 'force_parallel_mode' END AS force_parallel \gset
+CREATE FUNCTION pg_temp.plan(query text) RETURNS SETOF text LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN QUERY EXECUTE 'EXPLAIN (COSTS OFF) ' || query;
+END $$;
 CREATE TABLE many (client_id int, n int);
 RESET ROLE;
 INSERT INTO tenant_test.many SELECT g % 3, g FROM pg_catalog.generate_series(1, 30000) g;
@@ -443,9 +451,11 @@ SET LOCAL parallel_setup_cost = 0;
 SET LOCAL parallel_tuple_cost = 0;
 SET LOCAL min_parallel_table_scan_size = 0;
 SET LOCAL max_parallel_workers_per_gather = 2;
-SET LOCAL force_parallel_mode = on;
+SET LOCAL :force_parallel = on;
 SET LOCAL dbcore.client_id = '2';
-EXPLAIN (COSTS OFF) SELECT count(*) FROM many;
+SELECT count(*) FILTER (WHERE line ~ '->  Gather') AS gather,
+       count(*) FILTER (WHERE line ~ 'Parallel Seq Scan on many') AS parallel_scan
+  FROM pg_temp.plan('SELECT count(*) FROM many') AS line;
 SELECT count(*), min(client_id), max(client_id), sum(n) FROM many;
 SELECT count(*) FROM many WHERE n % 3 <> 2;
 COMMIT;

@@ -71,9 +71,12 @@ SELECT problem, object FROM dbcore.tenant_audit() WHERE problem = 'signing keys 
 
 -- Non-superusers can neither change nor read the keys.
 SET ROLE regress_dbcore_tok_app;
+-- (PostgreSQL's own message, worded differently since 16: the SQLSTATE only)
+\set VERBOSITY sqlstate
 SHOW dbcore.signing_keys;
 \echo :LAST_ERROR_SQLSTATE
 SELECT pg_catalog.current_setting('dbcore.signing_keys');
+\set VERBOSITY default
 SELECT count(*) FROM pg_catalog.pg_settings WHERE name = 'dbcore.signing_keys';
 SELECT count(*) FROM pg_catalog.pg_settings WHERE name = 'dbcore.token_max_ttl';
 SET dbcore.signing_keys = '';
@@ -256,14 +259,23 @@ INSERT INTO tok_test.tok_many
 ANALYZE tok_test.tok_many;
 SET ROLE regress_dbcore_tok_app;
 SELECT dbcore.enable_tenant_scoping('tok_many');
+-- debug_parallel_query was force_parallel_mode before PostgreSQL 16
+SELECT CASE WHEN pg_catalog.current_setting('server_version_num')::int >= 160000
+            THEN 'debug_parallel_query' ELSE 'force_parallel_mode' END AS force_parallel \gset
+CREATE FUNCTION pg_temp.plan(query text) RETURNS SETOF text LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN QUERY EXECUTE 'EXPLAIN (COSTS OFF) ' || query;
+END $$;
 BEGIN;
 SET LOCAL parallel_setup_cost = 0;
 SET LOCAL parallel_tuple_cost = 0;
 SET LOCAL min_parallel_table_scan_size = 0;
 SET LOCAL max_parallel_workers_per_gather = 2;
-SET LOCAL force_parallel_mode = on;
+SET LOCAL :force_parallel = on;
 SELECT dbcore.set_client_token(:'tok_a');
-EXPLAIN (COSTS OFF) SELECT count(*) FROM tok_many;
+SELECT count(*) FILTER (WHERE line ~ '->  Gather') AS gather,
+       count(*) FILTER (WHERE line ~ 'Parallel Seq Scan on tok_many') AS parallel_scan
+  FROM pg_temp.plan('SELECT count(*) FROM tok_many') AS line;
 SELECT count(*), count(DISTINCT client_id), min(n) % 2 AS parity FROM tok_many;
 COMMIT;
 RESET ROLE;
