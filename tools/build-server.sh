@@ -53,10 +53,24 @@ cache_dir() {
     fi
 }
 
-# prefix_of KIND FLAVOUR: where that build lives.
+# configure_flags FLAVOUR: PostgreSQL's configure flags for a build.  The
+# test build has assertions, debug symbols and valgrind client requests (so
+# that memcheck sees palloc'd chunks, not only the blocks contexts carve
+# them from); the release build, for benchmarks, has debug symbols only.
+configure_flags() {
+    if [[ "$1" == cassert ]]; then
+        echo --enable-cassert --enable-debug CPPFLAGS=-DUSE_VALGRIND
+    else
+        echo --enable-debug
+    fi
+}
+
+# prefix_of KIND FLAVOUR: where that build lives; the name changes with the
+# version, the archive's checksum and the flags.
 prefix_of() {
-    local kind="$1" flavour="$2" name
-    name="postgresql-$PG_VERSION-$flavour-${PG_SHA256:0:12}"
+    local kind="$1" flavour="$2" name flags
+    flags="$(configure_flags "$flavour" | sha256sum | cut -c1-8)"
+    name="postgresql-$PG_VERSION-$flavour-$flags-${PG_SHA256:0:12}"
     if [[ "$kind" == citus ]]; then
         name+="-citus-$CITUS_VERSION-${CITUS_SHA256:0:12}"
     fi
@@ -95,11 +109,7 @@ build_pg() {
     log="$src/build.log"
     # shellcheck disable=SC2064  # expand now: the directory to remove
     trap "rm -rf '$src'" RETURN
-    if [[ "$flavour" == cassert ]]; then
-        flags=(--enable-cassert --enable-debug)
-    else
-        flags=(--enable-debug)
-    fi
+    read -r -a flags <<<"$(configure_flags "$flavour")"
     say "building PostgreSQL $PG_VERSION ($flavour) into $prefix (a one-time build; log: $log)"
     tar -xjf "$vendor/$PG_ARCHIVE" -C "$src"
     (

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # tools/demo.sh: dbcore's main job on an embedded default cluster.
 #
-#   bash tools/demo.sh [--no-deps]   build, install, start a demo cluster,
+#   bash tools/demo.sh [--no-deps] [--server 15|18]
+#                                    build, install, start a demo cluster,
 #                                    apply a SaaS schema's migrations with
 #                                    dbcore-migrate, show updated_at and the
-#                                    client scope at work; the cluster stays up
+#                                    client scope at work; the cluster stays up.
+#                                    PostgreSQL 15 (Debian's) by default; 18 is
+#                                    built once from ../shared/vendor
 #   bash tools/demo.sh status        is the demo cluster running?
 #   bash tools/demo.sh stop          stop it and remove its files
 #
@@ -58,14 +61,23 @@ demo_status() {
 }
 
 demo_start() {
-    local with_deps=1 arg
-    for arg in "$@"; do
-        case "$arg" in
+    local with_deps=1 server=''
+    while [[ $# -gt 0 ]]; do
+        case "$1" in
             --no-deps) with_deps=0 ;;
+            --server) [[ $# -ge 2 ]] || usage 2 >&2; server="$2"; shift ;;
+            --server=*) server="${1#--server=}" ;;
             -h|--help) usage 0 ;;
-            *) echo "unknown option: $arg" >&2; usage 2 >&2 ;;
+            *) echo "unknown option: $1" >&2; usage 2 >&2 ;;
         esac
+        shift
     done
+    case "$server" in
+        ''|15) ;;
+        18) PG_CONFIG="$(bash "$DBCORE_ROOT/tools/build-server.sh" pg18 | tail -n 1)/bin/pg_config"
+            export PG_CONFIG ;;
+        *) echo "unknown server: $server (15 or 18)" >&2; usage 2 >&2 ;;
+    esac
 
     if load_state; then
         if cluster_running; then

@@ -189,6 +189,9 @@ dbcore_build_install() {
     cfg="$(dbcore_pg_config)"
     jobs="$(nproc 2>/dev/null || echo 2)"
     say "building dbcore with $cfg"
+    # Objects built against another server must not be reused (PGXS does not
+    # notice a change of PG_CONFIG).
+    _dbcore_run_logged "make clean" make -C "$DBCORE_ROOT" clean PG_CONFIG="$cfg"
     _dbcore_run_logged "make" make -C "$DBCORE_ROOT" -j"$jobs" PG_CONFIG="$cfg"
     _dbcore_run_logged "make install" as_root make -C "$DBCORE_ROOT" install PG_CONFIG="$cfg"
     ok "built and installed into $("$cfg" --pkglibdir) and $("$cfg" --sharedir)/extension"
@@ -431,6 +434,7 @@ cluster_save_state() {
         printf 'PGHOST=%s\n' "$PGHOST"
         printf 'PGPORT=%s\n' "$PGPORT"
         printf 'PGUSER=%s\n' "$PGUSER"
+        printf 'PG_CONFIG=%s\n' "$(dbcore_pg_config)"
     } >"$file"
 }
 
@@ -441,7 +445,7 @@ cluster_load_state() {
     [[ -f "$file" ]] || return 1
     while IFS='=' read -r key value; do
         case "$key" in
-            DBCORE_CLUSTER_NAME|DBCORE_CLUSTER_BASE|DBCORE_CLUSTER_DATA|DBCORE_CLUSTER_LOG|PGHOST|PGPORT|PGUSER)
+            DBCORE_CLUSTER_NAME|DBCORE_CLUSTER_BASE|DBCORE_CLUSTER_DATA|DBCORE_CLUSTER_LOG|PGHOST|PGPORT|PGUSER|PG_CONFIG)
                 printf -v "$key" '%s' "$value"
                 export "${key?}"
                 ;;

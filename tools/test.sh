@@ -1,21 +1,33 @@
 #!/usr/bin/env bash
-# tools/test.sh: run every dbcore test against a throwaway PostgreSQL cluster.
+# tools/test.sh: run every dbcore test, on every PostgreSQL server dbcore
+# supports, each against a throwaway cluster.
 #
-#   bash tools/test.sh [--no-deps] [--keep]
+#   bash tools/test.sh [--server 15|18|all] [--no-deps] [--keep]
 #
-# Installs missing packages, builds and installs the extension, starts a
-# private cluster and runs, in order:
+# Servers: 15 is Debian's PostgreSQL 15 (installed with apt-get); 18 is
+# PostgreSQL 18.6 built with assertions from ../shared/vendor by
+# tools/build-server.sh, once per machine (a rerun finds the cached build).
+# By default every server is tested; --server picks one.  With PG_CONFIG
+# set in the environment (a server of your own) and no --server, only that
+# server is tested, and nothing is built.
+#
+# For each server it builds and installs the extension, starts a private
+# cluster and runs, in order:
 #   regress     make installcheck, pg_regress part   (sql/, expected/)
 #   isolation   make installcheck, isolation part    (test/isolation/)
 #   pgtap       pg_prove test/pgtap/*.sql            (database dbcore_tap, with
 #               pgtap created; each file creates dbcore itself, so that the
 #               library is loaded in its session as in a fresh install)
 #   upgrade     test/upgrade/run.sh
-#   shell       every test/shell/*.sh
-# A failing stage doesn't stop the later ones.  The last line printed is
-# "N passed, N failed", counting individual tests; the exit status is non-zero
-# when anything failed.  The cluster is always stopped, Ctrl-C included,
-# unless --keep asks to leave it running for a look after a normal exit.
+#   shell       every test/shell/*.sh (a test whose header says
+#               "# test.sh: servers 15" runs on those servers only, and one
+#               that says "# test.sh: once" on the first server only)
+# A failing stage doesn't stop the later ones.  It prints one
+# "server N: N passed, N failed" line per server; the last line printed is
+# "N passed, N failed" for all of them, counting individual tests; the exit
+# status is non-zero when anything failed.  Every cluster is always stopped,
+# Ctrl-C included, unless --keep asks to leave the last one running for a
+# look after a normal exit.
 set -euo pipefail
 
 # shellcheck source=tools/lib.sh
@@ -28,14 +40,30 @@ usage() {
 }
 
 with_deps=1
-for arg in "$@"; do
-    case "$arg" in
+server_arg=''
+while [[ $# -gt 0 ]]; do
+    case "$1" in
         --no-deps) with_deps=0 ;;
         --keep) DBCORE_KEEP_CLUSTER=1 ;;
+        --server) [[ $# -ge 2 ]] || usage 2 >&2; server_arg="$2"; shift ;;
+        --server=*) server_arg="${1#--server=}" ;;
         -h|--help) usage 0 ;;
-        *) echo "unknown option: $arg" >&2; usage 2 >&2 ;;
+        *) echo "unknown option: $1" >&2; usage 2 >&2 ;;
     esac
+    shift
 done
+if [[ -n "$server_arg" ]]; then
+    case "$server_arg" in
+        15|18) SERVERS=("$server_arg") ;;
+        all) SERVERS=(15 18) ;;
+        *) echo "unknown server: $server_arg (15, 18 or all)" >&2; usage 2 >&2 ;;
+    esac
+elif [[ -n "${PG_CONFIG:-}" ]]; then
+    SERVERS=(own)
+    OWN_PG_CONFIG="$PG_CONFIG"
+else
+    SERVERS=(15 18)
+fi
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/dbcore-testlogs.XXXXXX")"
 # shellcheck disable=SC2317  # called from the exit trap
@@ -43,15 +71,30 @@ _remove_work() { rm -rf "${WORK:?}"; }
 DBCORE_EXIT_HOOKS+=(_remove_work)
 cluster_trap
 
-PG_CONFIG="$(dbcore_pg_config)"
-export PG_CONFIG
-PSQL="$(pg_bin psql)"
+
+# select_server LABEL: point PG_CONFIG (and the cached bindir) at a server,
+# building PostgreSQL 18 first if needed.
+select_server() {
+    case "$1" in
+        15) PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config ;;
+        18) PG_CONFIG="$(bash "$DBCORE_ROOT/tools/build-server.sh" pg18 | tail -n 1)/bin/pg_config" ;;
+        own) PG_CONFIG="$OWN_PG_CONFIG" ;;
+    esac
+    export PG_CONFIG
+    unset _DBCORE_PG_BINDIR
+    [[ -x "$PG_CONFIG" ]] || { echo "pg_config not found: $PG_CONFIG" >&2; return 1; }
+    PSQL="$(pg_bin psql)"
+    SERVER_VERSION="$("$PG_CONFIG" --version)"
+}
 
 # ---------------------------------------------------------------------------
 # Book-keeping: one row per stage.
 # ---------------------------------------------------------------------------
 S_NAME=() S_RESULT=() S_PASS=() S_FAIL=()
+S_SERVER=()
+CURRENT_SERVER=-
 record() {   # record NAME RESULT PASSED FAILED
+    S_SERVER+=("$CURRENT_SERVER")
     S_NAME+=("$1") S_RESULT+=("$2") S_PASS+=("$3") S_FAIL+=("$4")
     case "$2" in
         ok) if [[ "$3" == - ]]; then ok "$1"; else ok "$1: $3 passed"; fi ;;
@@ -201,6 +244,19 @@ stage_upgrade() {
     if [[ $f -gt 0 ]]; then record upgrade FAILED "$p" "$f"; else record upgrade ok "$p" 0; fi
 }
 
+# shell_test_runs_here FILE: does the test's "# test.sh:" header let it run
+# on the current server?
+shell_test_runs_here() {
+    local rule
+    rule="$(sed -n 's/^# test\.sh: *//p' "$1" | head -n 1)"
+    case "$rule" in
+        '') return 0 ;;
+        once) [[ "$FIRST_SERVER" == 1 ]] ;;
+        servers\ *) [[ " ${rule#servers } " == *" $CURRENT_SERVER "* ]] ;;
+        *) return 0 ;;
+    esac
+}
+
 stage_shell() {
     local files=() t p=0 f=0 rc
     banner shell
@@ -212,6 +268,10 @@ stage_shell() {
         return 0
     fi
     for t in "${files[@]}"; do
+        if ! shell_test_runs_here "$t"; then
+            say "$t: not on server $CURRENT_SERVER"
+            continue
+        fi
         say "$t"
         rc=0
         (cd "$DBCORE_ROOT" && bash "$t") </dev/null || rc=$?
@@ -228,14 +288,25 @@ stage_shell() {
 
 # The table of stages; sets total_p and total_f.
 summary_table() {
-    local i
+    local i srv p f
     total_p=0 total_f=0
     banner summary
-    printf '%-12s %-8s %7s %7s\n' stage result passed failed
+    printf '%-7s %-12s %-8s %7s %7s\n' server stage result passed failed
     for i in "${!S_NAME[@]}"; do
-        printf '%-12s %-8s %7s %7s\n' "${S_NAME[$i]}" "${S_RESULT[$i]}" "${S_PASS[$i]}" "${S_FAIL[$i]}"
+        printf '%-7s %-12s %-8s %7s %7s\n' "${S_SERVER[$i]}" "${S_NAME[$i]}" "${S_RESULT[$i]}" "${S_PASS[$i]}" "${S_FAIL[$i]}"
         [[ "${S_PASS[$i]}" == - ]] || total_p=$((total_p + S_PASS[i]))
         [[ "${S_FAIL[$i]}" == - ]] || total_f=$((total_f + S_FAIL[i]))
+    done
+    echo
+    for srv in $(printf '%s\n' "${S_SERVER[@]}" | awk '!seen[$0]++'); do
+        [[ "$srv" != - ]] || continue
+        p=0 f=0
+        for i in "${!S_NAME[@]}"; do
+            [[ "${S_SERVER[$i]}" == "$srv" ]] || continue
+            [[ "${S_PASS[$i]}" == - ]] || p=$((p + S_PASS[i]))
+            [[ "${S_FAIL[$i]}" == - ]] || f=$((f + S_FAIL[i]))
+        done
+        echo "server $srv: $p passed, $f failed"
     done
 }
 
@@ -265,30 +336,43 @@ if [[ $with_deps -eq 1 ]]; then
     fi
 fi
 
-if [[ $ready -eq 1 ]]; then
-    banner build
-    if (dbcore_build_install); then
-        record build ok - -
-    else
-        record build FAILED 0 1
-        ready=0
+FIRST_SERVER=1
+for server in "${SERVERS[@]}"; do
+    [[ $ready -eq 1 ]] || break
+    CURRENT_SERVER="$server"
+    banner "server $server"
+    if ! select_server "$server"; then
+        record server FAILED 0 1
+        FIRST_SERVER=0
+        continue
     fi
-fi
+    say "$SERVER_VERSION ($PG_CONFIG)"
 
-if [[ $ready -eq 1 ]]; then
-    banner cluster
+    banner "build ($server)"
+    if ! (dbcore_build_install); then
+        record build FAILED 0 1
+        FIRST_SERVER=0
+        continue
+    fi
+    record build ok - -
+
+    banner "cluster ($server)"
     # cluster_start exports into this shell, so it can't run in a subshell;
-    # its failures exit the script, so check what it needs first.
-    cluster_start test
-fi
+    # its failures exit the script (the summary then counts the abort).
+    cluster_start "test$server"
 
-if [[ $ready -eq 1 ]]; then
     stage_make_check regress REGRESS ISOLATION regression.diffs
     stage_make_check isolation ISOLATION REGRESS output_iso/regression.diffs
     stage_pgtap
     stage_upgrade
     stage_shell
-fi
+
+    # The last server's cluster stays with --keep; the others are stopped.
+    if [[ "$server" != "${SERVERS[-1]}" || "$DBCORE_KEEP_CLUSTER" != 1 ]]; then
+        cluster_stop
+    fi
+    FIRST_SERVER=0
+done
 
 # ---------------------------------------------------------------------------
 # Summary

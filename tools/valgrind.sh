@@ -342,7 +342,7 @@ run_suite() {   # run_suite NAME PROGRAM OUTDIR DB INPUTDIR TESTS...
     "$prog" --inputdir="$indir" --outputdir="$out" --bindir="$BINDIR" --dbname="$db" "$@" \
         >"$out/run.log" 2>&1 </dev/null || rc=$?
     grep -E '^(test |ok |not ok )' "$out/run.log" || true
-    line="$(grep -E 'tests (passed|failed)' "$out/run.log" | tr -s ' ' | sed 's/^ //; s/ $//' | tail -n 1)"
+    line="$(grep -E 'tests (passed|failed)' "$out/run.log" | tr -s ' ' | sed 's/^ //; s/^# //; s/ $//' | tail -n 1)"
     summary+=("$name: ${line:-no result}")
     if [[ $rc -ne 0 ]]; then
         if [[ $preload -eq 1 ]]; then

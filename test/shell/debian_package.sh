@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test.sh: servers 15
 # test/shell/debian_package.sh: the Debian package builds, holds what it must,
 # installs, and dbcore's suites pass against the INSTALLED package.
 #

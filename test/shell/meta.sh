@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# test.sh: once
 # test/shell/meta.sh: the release metadata agree with dbcore.control.
 #
 # dbcore.control's default_version (what `make version` prints) is the one
