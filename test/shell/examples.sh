@@ -41,14 +41,8 @@ MIGRATE="$BINDIR/dbcore-migrate"
 [[ -x "$MIGRATE" ]] || MIGRATE="$ROOT/src/bin/dbcore-migrate/dbcore-migrate"
 
 say() { echo "# $*"; }
-if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-    echo "not ok - node and npm are required (Debian packages nodejs and npm; bash tools/test.sh installs them)"
-    exit 1
-fi
-if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then
-    echo "not ok - node $(node --version) is too old: Prisma 7 needs node 20.19 or later"
-    exit 1
-fi
+# shellcheck source=test/shell/lib/examples_npm.sh
+source "$ROOT/test/shell/lib/examples_npm.sh"
 
 SUFFIX="$$"
 DB="dbcore_examples_$SUFFIX"
@@ -87,13 +81,7 @@ run() {
 # Packages: npm ci from the committed lockfile
 # ---------------------------------------------------------------------------
 
-lock_sum="$(sha256sum "$EX/package-lock.json" | cut -d' ' -f1)"
-if [[ "$(cat "$EX/node_modules/.dbcore-lock" 2>/dev/null)" != "$lock_sum" ]]; then
-    say "installing the examples' packages with npm ci (examples/node_modules)"
-    run "npm ci in examples/ (is the npm registry reachable?)" \
-        bash -c "cd '$EX' && timeout 300 npm ci --no-audit --no-fund --loglevel=error"
-    echo "$lock_sum" >"$EX/node_modules/.dbcore-lock"
-fi
+examples_npm_ci
 echo "ok - node $(node --version); $(cd "$EX" && node -p "const l = require('./package-lock.json').packages; ['pg', 'drizzle-orm', '@prisma/client', '@prisma/adapter-pg', 'tsx'].map((p) => p + ' ' + l['node_modules/' + p].version).join(', ')")"
 
 # ---------------------------------------------------------------------------
