@@ -1263,7 +1263,8 @@ usage(FILE *out)
 			"  baseline VERSION       adopt an existing database: VERSION and older count as applied\n"
 			"  repair VERSION         clear a crashed non-transactional migration\n"
 			"  import --from TOOL     record the migrations another tool applied (TOOL:\n"
-			"                         node-pg-migrate, prisma or flyway), running nothing\n\n"
+			"                         node-pg-migrate, prisma, flyway, or migrations-table:\n"
+			"                         a table of names and applied_at), running nothing\n\n"
 			"Options:\n"
 			"  -d, --dbname=CONNINFO  database name or connection string (default: $DATABASE_URL,\n"
 			"                         else libpq's PG* environment variables)\n"
@@ -1275,7 +1276,7 @@ usage(FILE *out)
 			"                         when the session that began it has ended\n"
 			"      --from=TOOL        import: the tool whose history to import\n"
 			"      --table=NAME       import: its history table (default: pgmigrations,\n"
-			"                         _prisma_migrations or flyway_schema_history)\n"
+			"                         _prisma_migrations, flyway_schema_history, migrations)\n"
 			"  -q, --quiet            print errors only\n"
 			"  -V, --version          print the version and exit\n"
 			"  -h, --help             show this help and exit\n\n"
@@ -1397,7 +1398,7 @@ main(int argc, char **argv)
 		if (nargs != 0 || to != NULL || from == NULL)
 		{
 			errmsg_("import takes --from TOOL and no arguments");
-			fprintf(stderr, "hint: %s import --from node-pg-migrate|prisma|flyway [--table NAME]\n", PROGNAME);
+			fprintf(stderr, "hint: %s import --from node-pg-migrate|prisma|flyway|migrations-table [--table NAME]\n", PROGNAME);
 			return EXIT_USAGE;
 		}
 		if ((rc = connect_db(opt.dbname)) != EXIT_OK)

@@ -5,7 +5,9 @@
  *		dbcore's ledger, without running anything.
  *
  * Reads, as the connected role, node-pg-migrate's pgmigrations, Prisma's
- * _prisma_migrations or Flyway's flyway_schema_history, maps each applied
+ * _prisma_migrations, Flyway's flyway_schema_history or the table of a
+ * hand-written runner (a name and an applied_at per applied migration; a
+ * view can give any table that shape), maps each applied
  * migration to a dbcore version and name, and records it with
  * dbcore.import_migration() (original name, time, author, run time, the
  * tool's checksum), all in one transaction, in version order.  Rows that
@@ -31,7 +33,8 @@ typedef enum SourceKind
 {
 	SOURCE_NODE_PG_MIGRATE,
 	SOURCE_PRISMA,
-	SOURCE_FLYWAY
+	SOURCE_FLYWAY,
+	SOURCE_MIGRATIONS_TABLE
 } SourceKind;
 
 typedef struct Source
@@ -60,6 +63,10 @@ static const Source sources[] = {
 		" checksum::pg_catalog.text, installed_by, installed_on::pg_catalog.timestamptz::pg_catalog.text,"
 		" execution_time::pg_catalog.text, success"
 		" FROM %s ORDER BY installed_rank"
+	},
+	[SOURCE_MIGRATIONS_TABLE] = {
+		"migrations-table", "migrations",
+		"SELECT name, applied_at::pg_catalog.timestamptz::pg_catalog.text FROM %s ORDER BY applied_at, name"
 	},
 };
 
@@ -225,16 +232,26 @@ map_file_style_name(Import *im, Entry *e, const char *what)
  * ----------------------------------------------------------------------
  */
 
-/* pgmigrations: (id, name, run_on); every row is an applied migration. */
+/*
+ * pgmigrations: (id, name, run_on), and a hand-written runner's table:
+ * (name, applied_at), where a name may be a file name ("001_init.sql").
+ * Every row is an applied migration.
+ */
 static void
-read_node_pg_migrate(Import *im, PGresult *res)
+read_names(Import *im, PGresult *res)
 {
 	int			i;
 
 	for (i = 0; i < PQntuples(res); i++)
 	{
-		Entry	   *e = new_entry(im, PQgetvalue(res, i, 0));
+		char	   *label = strdup(PQgetvalue(res, i, 0));
+		size_t		len = strlen(label);
+		Entry	   *e;
 
+		if (im->kind == SOURCE_MIGRATIONS_TABLE && len > 4 && strcmp(label + len - 4, ".sql") == 0)
+			label[len - 4] = '\0';
+		e = new_entry(im, label);
+		free(label);
 		e->applied_at = dup_or_null(res, i, 1);
 		map_file_style_name(im, e, "migration");
 	}
@@ -535,7 +552,7 @@ cmd_import(const char *from, const char *table, const char *dir, bool dry_run)
 	if (!found)
 	{
 		errmsg_("unknown migration tool \"%s\"", from);
-		fprintf(stderr, "hint: --from node-pg-migrate, prisma or flyway.\n");
+		fprintf(stderr, "hint: --from node-pg-migrate, prisma, flyway or migrations-table.\n");
 		return EXIT_USAGE;
 	}
 
@@ -581,7 +598,8 @@ cmd_import(const char *from, const char *table, const char *dir, bool dry_run)
 	switch (im.kind)
 	{
 		case SOURCE_NODE_PG_MIGRATE:
-			read_node_pg_migrate(&im, res);
+		case SOURCE_MIGRATIONS_TABLE:
+			read_names(&im, res);
 			break;
 		case SOURCE_PRISMA:
 			read_prisma(&im, res);
