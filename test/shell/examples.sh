@@ -23,8 +23,10 @@
 #      proves that concurrent requests for two clients never see each
 #      other's rows, that a request without a scope fails (42501), and that
 #      updated_at moves on update.
+#   6. The node-postgres example once more, through a pgbouncer in
+#      transaction pooling mode (test/shell/lib/pgbouncer.sh).
 # Connects with PGHOST/PGPORT/PGUSER (a superuser) from the environment, as
-# tools/test.sh sets them.  Budget: ~40 s (npm ci, when needed, ~60 s more).
+# tools/test.sh sets them.  Budget: ~20 s (npm ci, when needed, ~60 s more).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -43,6 +45,9 @@ MIGRATE="$BINDIR/dbcore-migrate"
 say() { echo "# $*"; }
 # shellcheck source=test/shell/lib/examples_npm.sh
 source "$ROOT/test/shell/lib/examples_npm.sh"
+# shellcheck source=test/shell/lib/pgbouncer.sh
+source "$ROOT/test/shell/lib/pgbouncer.sh"
+[[ -x "$PGBOUNCER" ]] || { echo "not ok - $PGBOUNCER not found (install the pgbouncer package; tools/lib.sh does)"; exit 1; }
 
 SUFFIX="$$"
 DB="dbcore_examples_$SUFFIX"
@@ -51,10 +56,13 @@ APP="dbcore_ex_app_$SUFFIX"
 STRICT="dbcore_ex_strict_$SUFFIX"
 START=$SECONDS
 LOG="$(mktemp "${TMPDIR:-/tmp}/dbcore-examples.XXXXXX")"
+BWORK="$(mktemp -d /tmp/dbcore-ex-bouncer.XXXXXX)"
 
 cleanup() {
     local rc=$?
     set +e
+    bouncer_stop
+    rm -rf "$BWORK"
     "$PSQL" -X -q -d postgres -c "DROP DATABASE IF EXISTS \"$DB\" WITH (FORCE)" >/dev/null 2>&1
     for r in "$APP" "$STRICT" "$OWNER"; do
         "$PSQL" -X -q -d postgres -c "DROP ROLE IF EXISTS \"$r\"" >/dev/null 2>&1
@@ -168,4 +176,28 @@ if [[ $rc -ne 0 ]]; then
     echo "not ok - the examples' tests failed (exit $rc)"
     exit 1
 fi
-echo "ok - the examples' tests pass ($((SECONDS - START)) s)"
+echo "ok - the examples' tests pass"
+
+# ---------------------------------------------------------------------------
+# node-postgres again, through pgbouncer in transaction pooling mode: server
+# connections pass from client to client between transactions
+# ---------------------------------------------------------------------------
+
+bouncer_workdir "$BWORK"
+if ! bouncer_start_any "$APP $STRICT $PGUSER" "$DB = host=$PGHOST port=$PGPORT dbname=$DB" \
+        "default_pool_size = 4
+max_client_conn = 100
+server_reset_query ="; then
+    echo "not ok - start pgbouncer"
+    tail -n 20 "$BWORK/pgbouncer.log" 2>/dev/null | sed 's/^/#   /'
+    exit 1
+fi
+rc=0
+(cd "$EX" && PGHOST="$BWORK/sock" PGPORT="$BPORT" PGDATABASE="$DB" PGUSER="$APP" \
+    DBCORE_EXAMPLES_STRICT_USER="$STRICT" DBCORE_EXAMPLES_SIGNING_KEY="$KEY" \
+    timeout 120 node --import tsx --test --test-reporter=spec node-postgres/*.test.ts) || rc=$?
+if [[ $rc -ne 0 ]]; then
+    echo "not ok - the node-postgres example through pgbouncer $(bouncer_version) (pool_mode transaction) failed (exit $rc)"
+    exit 1
+fi
+echo "ok - the node-postgres example through pgbouncer $(bouncer_version), pool_mode transaction ($((SECONDS - START)) s)"
