@@ -112,6 +112,20 @@ eq "both reverted" "SELECT count(*) FROM pg_attribute WHERE attrelid = 'users'::
 expect_rc 0 "up again re-applies 1700000000002 from its file" "${M[@]}" up
 eq "now as applied by dbcore" "SELECT state FROM dbcore.migrations WHERE version = '1700000000002'" applied
 
+# Markers in any case and order, as node-pg-migrate matches them; a file
+# without an up marker is one up script, whatever its comments say.
+printf -- '-- Down Migration\nDROP TABLE rev;\n--- UP MIGRATION\nCREATE TABLE rev (id int);\n' \
+    >migrations/1700000000004_reversed.sql
+printf -- '-- down migration: none, drop it by hand\nCREATE TABLE plain_t (id int);\n' \
+    >migrations/1700000000005_plain.sql
+expect_rc 0 "up applies files with markers in any case and order" "${M[@]}" up
+eq "reversed markers: the up part runs, the down part is stored" \
+    "SELECT (SELECT to_regclass('rev') IS NOT NULL) AND down_sql = E'-- Down Migration\nDROP TABLE rev;\n'
+       FROM dbcore.migrations WHERE version = '1700000000004'" t
+eq "no up marker: the whole file is the up script, no down script" \
+    "SELECT checksum = dbcore.migration_checksum(E'-- down migration: none, drop it by hand\nCREATE TABLE plain_t (id int);\n') AND down_sql IS NULL
+       FROM dbcore.migrations WHERE version = '1700000000005'" t
+
 # The ledger disagrees: node-pg-migrate no longer lists an imported migration.
 q "DELETE FROM pgmigrations WHERE name = '1700000000001_add-orders'" >/dev/null
 expect_rc 3 "import over a ledger that disagrees exits 3" "${M[@]}" import --from node-pg-migrate

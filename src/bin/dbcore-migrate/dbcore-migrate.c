@@ -299,8 +299,10 @@ line_is_npm_marker(const char *p, const char *direction)
  * up script runs from the "-- Up Migration" line to the "-- Down
  * Migration" line or the end, the down script from the "-- Down Migration"
  * line to the "-- Up Migration" line or the end, markers included, exactly
- * the text node-pg-migrate runs; with no "-- Up Migration" line the whole
- * text is the up script, as there.
+ * the text node-pg-migrate runs.  Only an "-- Up Migration" line makes a
+ * file node-pg-migrate's: without one the whole text is the up script (as
+ * node-pg-migrate runs it too), so a dbcore file whose comments mention a
+ * down migration keeps the checksum it had.
  */
 static void
 split_scripts(char *text, MigrationFile *mf)
@@ -327,16 +329,14 @@ split_scripts(char *text, MigrationFile *mf)
 		if (npm_down == NULL && line_is_npm_marker(p, "down"))
 			npm_down = p;
 	}
+	mf->up = text;
+	if (npm_up == NULL)
+		return;
 	if (npm_down != NULL)
 		mf->down = npm_up > npm_down ? xstrndup(npm_down, npm_up - npm_down) : strdup(npm_down);
-	if (npm_up != NULL)
-	{
-		mf->up = npm_up;
-		if (npm_down > npm_up)
-			*npm_down = '\0';
-	}
-	else
-		mf->up = text;
+	mf->up = npm_up;
+	if (npm_down > npm_up)
+		*npm_down = '\0';
 }
 
 /*
