@@ -51,7 +51,7 @@ docmoduledir := $(docmoduledir)/$(EXTENSION)
 
 .PHONY: test demo bench cppcheck version valgrind dist
 
-src/bin/dbcore-migrate/dbcore-migrate: src/bin/dbcore-migrate/dbcore-migrate.c src/bin/dbcore-migrate/Makefile $(EXTENSION).control
+src/bin/dbcore-migrate/dbcore-migrate: $(wildcard src/bin/dbcore-migrate/*.c src/bin/dbcore-migrate/*.h) src/bin/dbcore-migrate/Makefile $(EXTENSION).control
 	$(MAKE) -C src/bin/dbcore-migrate PG_CONFIG=$(PG_CONFIG) DBCORE_VERSION=$(EXTVERSION)
 
 # The README's two commands, reachable through make as well.

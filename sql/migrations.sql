@@ -380,4 +380,153 @@ SELECT * FROM dbcore.verify_migrations('{3,5,6}', ARRAY['x', 'y',
 SELECT version, event FROM dbcore.migration_log ORDER BY id;
 
 DROP TABLE after_baseline;
+
+------------------------------------------------------------------------------
+-- import_migration: history another tool applied (1.4)
+------------------------------------------------------------------------------
+DROP EXTENSION dbcore;
+CREATE EXTENSION dbcore;
+-- Arguments: every one checked before anything is recorded.
+SELECT dbcore.import_migration(NULL, 'n', '2024-01-01 10:00+00', 'node-pg-migrate');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT dbcore.import_migration('V1', 'n', '2024-01-01 10:00+00', 'node-pg-migrate');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT dbcore.import_migration('1', '', '2024-01-01 10:00+00', 'node-pg-migrate');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT dbcore.import_migration('1', repeat('n', 201), '2024-01-01 10:00+00', 'node-pg-migrate');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT dbcore.import_migration('1', 'n', NULL, 'node-pg-migrate');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT dbcore.import_migration('1', 'n', 'infinity', 'node-pg-migrate');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT dbcore.import_migration('1', 'n', '2024-01-01 10:00+00', NULL);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT dbcore.import_migration('1', 'n', '2024-01-01 10:00+00', '');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT dbcore.import_migration('1', 'n', '2024-01-01 10:00+00', repeat('t', 65));
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT dbcore.import_migration('1', 'n', '2024-01-01 10:00+00', 'prisma', checksum => '');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT dbcore.import_migration('1', 'n', '2024-01-01 10:00+00', 'prisma', checksum => upper(repeat('ab', 32)));
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT dbcore.import_migration('1', 'n', '2024-01-01 10:00+00', 'prisma', checksum => repeat('a', 63));
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT dbcore.import_migration('1', 'n', '2024-01-01 10:00+00', 'flyway', source_checksum => '');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT dbcore.import_migration('1', 'n', '2024-01-01 10:00+00', 'flyway', source_checksum => repeat('1', 201));
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT dbcore.import_migration('1', 'n', '2024-01-01 10:00+00', 'flyway', applied_by => '');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT dbcore.import_migration('1', 'n', '2024-01-01 10:00+00', 'flyway', applied_by => repeat('u', 201));
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT dbcore.import_migration('1', 'n', '2024-01-01 10:00+00', 'flyway', execution_ms => -1);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT dbcore.import_migration('1', 'n', '2024-01-01 10:00+00', 'flyway', execution_ms => 'NaN');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT dbcore.import_migration('1', 'n', '2024-01-01 10:00+00', 'flyway', execution_ms => 'Infinity');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT dbcore.import_migration('1', 'n', '2024-01-01 10:00+00', 'flyway', down_sql => '');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT count(*) AS recorded_by_bad_calls FROM dbcore.migrations;
+
+-- node-pg-migrate's history: names and times, no checksum, nothing runs.
+SELECT dbcore.import_migration('1700000000000', 'create-users', '2024-01-01 10:00+00', 'node-pg-migrate',
+                               down_sql => 'DROP TABLE m_imported;') AS recorded;
+SELECT to_regclass('m_imported') IS NULL AS nothing_ran;
+SELECT dbcore.import_migration('1700000000000', 'create-users', '2024-01-01 10:00+00', 'node-pg-migrate') AS recorded_again;
+-- The same version under another name, or from another tool: the ledger disagrees.
+SELECT dbcore.import_migration('1700000000000', 'create-accounts', '2024-01-01 10:00+00', 'node-pg-migrate');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT dbcore.import_migration('1700000000000', 'create-users', '2024-01-01 10:00+00', 'flyway');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+-- Prisma's history: its checksum is the SHA-256 of migration.sql, dbcore's too.
+SELECT dbcore.import_migration('20240102120000', 'add_orders', '2024-01-02 12:00+00', 'prisma',
+                               checksum => dbcore.migration_checksum('CREATE TABLE m_orders (id int);'),
+                               source_checksum => dbcore.migration_checksum('CREATE TABLE m_orders (id int);'),
+                               execution_ms => 41.5) AS recorded;
+SELECT dbcore.import_migration('20240102120000', 'add_orders', '2024-01-02 12:00+00', 'prisma',
+                               checksum => dbcore.migration_checksum('CREATE TABLE m_orders (id bigint);'));
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+-- Older than the newest recorded one: refused, unless out of order is allowed.
+SELECT dbcore.import_migration('1600000000000', 'older', '2023-01-01 10:00+00', 'node-pg-migrate');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SET dbcore.allow_out_of_order = on;
+SELECT dbcore.import_migration('1600000000000', 'older', '2023-01-01 10:00+00', 'flyway',
+                               source_checksum => '-1234567', applied_by => 'flyway_user', execution_ms => 7) AS recorded;
+RESET dbcore.allow_out_of_order;
+SELECT version, name, state, checksum IS NOT NULL AS has_checksum, applied_at, applied_by, execution_ms, has_down
+  FROM dbcore.migration_status();
+SELECT version, name, imported_from, checksum IS NOT NULL AS has_checksum, source_checksum IS NOT NULL AS has_source_checksum,
+       applied_at, applied_by, execution_ms
+  FROM dbcore.migration_imports();
+SELECT version, event, checksum IS NOT NULL AS has_checksum, execution_ms FROM dbcore.migration_log ORDER BY id;
+
+-- What verify says: compared where a checksum is known, 'imported' where not.
+SELECT * FROM dbcore.verify_migrations('{1700000000000,20240102120000,20240103000000}',
+    ARRAY['CREATE TABLE m_imported (id int);', 'CREATE TABLE m_orders (id bigint);', 'SELECT 1']);
+SELECT * FROM dbcore.verify_migrations('{}', '{}');
+-- apply_migration over imported rows: applied already; a known checksum still compares.
+SELECT dbcore.apply_migration('1700000000000', 'create-users', 'CREATE TABLE m_imported (id int);') AS ran;
+SELECT dbcore.apply_migration('20240102120000', 'add_orders', 'CREATE TABLE m_orders (id int);') AS ran;
+SELECT dbcore.apply_migration('20240102120000', 'add_orders', 'CREATE TABLE m_orders (id bigint);');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT dbcore.begin_migration('1700000000000', 'create-users', 'CREATE TABLE m_imported (id int);') AS began;
+SELECT dbcore.finish_migration('1700000000000') AS finished;
+-- An import agrees with a migration dbcore applied itself under the same name.
+SELECT dbcore.apply_migration('20240104000000', 'by dbcore', 'CREATE TABLE m_by_dbcore (id int);',
+                              'DROP TABLE m_by_dbcore;') AS ran;
+SELECT dbcore.import_migration('20240104000000', 'by dbcore', '2024-01-04 00:00+00', 'prisma') AS recorded;
+SELECT dbcore.import_migration('20240104000000', 'by dbcore', '2024-01-04 00:00+00', 'prisma',
+                               checksum => dbcore.migration_checksum('SELECT 2'));
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+-- A non-transactional migration in progress blocks imports as it blocks applies.
+SELECT dbcore.begin_migration('20240105000000', 'concurrently', 'CREATE INDEX CONCURRENTLY m_idx ON m_by_dbcore (id)') AS began;
+SELECT dbcore.import_migration('20240106000000', 'later', '2024-01-06 00:00+00', 'prisma');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT dbcore.import_migration('20240105000000', 'concurrently', '2024-01-05 00:00+00', 'prisma');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT dbcore.repair_migration('20240105000000') AS repaired;
+SELECT dbcore.revert_migration('20240104000000') AS reverted;
+-- Imported migrations revert with the down script given on import, or not at all.
+SELECT dbcore.revert_migration('20240102120000');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+CREATE TABLE m_imported (id int);
+SET dbcore.allow_out_of_order = on;
+SELECT dbcore.revert_migration('1700000000000') AS reverted;
+RESET dbcore.allow_out_of_order;
+SELECT to_regclass('m_imported') IS NULL AS down_script_ran;
+SELECT version, state FROM dbcore.migration_status();
+
+-- The ledger's constraints know the new state.
+INSERT INTO dbcore.migrations (version_key, version, name, state, applied_at, applied_by)
+VALUES (dbcore.migration_version_key('9'), '9', 'no source', 'imported', '2024-01-09 00:00+00', 'me');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+INSERT INTO dbcore.migrations (version_key, version, name, state, checksum, applied_at, applied_by, imported_from)
+VALUES (dbcore.migration_version_key('9'), '9', 'a source, not imported', 'applied', repeat('0', 64),
+        '2024-01-09 00:00+00', 'me', 'prisma');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+INSERT INTO dbcore.migrations (version_key, version, name, state, applied_at, applied_by)
+VALUES (dbcore.migration_version_key('9'), '9', 'applied without a checksum', 'applied', '2024-01-09 00:00+00', 'me');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+
+-- A baseline covers the imports at or below it: nothing to record.
+DROP EXTENSION dbcore;
+CREATE EXTENSION dbcore;
+SELECT dbcore.baseline('20240101000000') AS baselined;
+SELECT dbcore.import_migration('20231231000000', 'before the baseline', '2023-12-31 00:00+00', 'prisma') AS recorded;
+SELECT dbcore.import_migration('20240101000000', 'the baseline', '2024-01-01 00:00+00', 'prisma') AS recorded;
+SELECT dbcore.import_migration('20240102000000', 'after the baseline', '2024-01-02 00:00+00', 'prisma') AS recorded;
+SELECT version, state FROM dbcore.migration_status();
+
+-- Who may import: the migration roles it is granted to.
+CREATE ROLE dbcore_regress_app;
+GRANT USAGE ON SCHEMA dbcore TO dbcore_regress_app;
+SET ROLE dbcore_regress_app;
+SELECT dbcore.import_migration('20240103000000', 'sneaky', now(), 'prisma');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT * FROM dbcore.migration_imports();
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+RESET ROLE;
+REVOKE ALL ON SCHEMA dbcore FROM dbcore_regress_app;
+DROP ROLE dbcore_regress_app;
 DROP EXTENSION dbcore;

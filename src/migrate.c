@@ -36,6 +36,7 @@
 #define ERRCODE_MIGRATION_CHANGED		MAKE_SQLSTATE('M','G','0','0','1')
 #define ERRCODE_MIGRATION_INTERRUPTED	MAKE_SQLSTATE('M','G','0','0','2')
 #define ERRCODE_MIGRATION_RUNNING		MAKE_SQLSTATE('M','G','0','0','3')
+#define ERRCODE_MIGRATION_CONFLICT		MAKE_SQLSTATE('M','G','0','0','4')
 
 /* The advisory lock key of the ledger: "dc" << 48 | "mig". */
 #define MIGRATION_LOCK_KEY ((int64) ((UINT64CONST(25699) << 48) | UINT64CONST(0x6d6967)))
@@ -49,6 +50,7 @@ PG_FUNCTION_INFO_V1(dbcore_finish_migration);
 PG_FUNCTION_INFO_V1(dbcore_repair_migration);
 PG_FUNCTION_INFO_V1(dbcore_revert_migration);
 PG_FUNCTION_INFO_V1(dbcore_baseline);
+PG_FUNCTION_INFO_V1(dbcore_import_migration);
 
 void
 dbcore_migrate_init(void)
@@ -197,39 +199,13 @@ report_in_progress(Ledger *l, const LedgerRow *row)
 }
 
 /*
- * The checks apply_migration and begin_migration share.  Returns false when
- * there is nothing to do (applied with the same checksum, or covered by the
- * baseline).
+ * A version not in the ledger must not be older than the newest recorded
+ * one, unless dbcore.allow_out_of_order is on.
  */
-static bool
-check_can_apply(Ledger *l, const Migration *m)
+static void
+check_in_order(Ledger *l, const Migration *m)
 {
 	LedgerRow	row;
-	char	   *baseline;
-
-	if (ledger_get(l, m->key, &row))
-	{
-		if (strcmp(row.state, "baseline") == 0)
-			return false;
-		if (strcmp(row.state, "in_progress") == 0)
-			report_in_progress(l, &row);
-		if (strcmp(row.checksum, m->checksum) != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_MIGRATION_CHANGED),
-					 errmsg("migration %s \"%s\" was applied with checksum %s, not %s",
-							m->version, row.name, row.checksum, m->checksum),
-					 errdetail("The up script of migration %s changed after it was applied.",
-							   m->version),
-					 errhint("Restore the script as it was applied, and put the change in a new migration.")));
-		return false;
-	}
-
-	baseline = ledger_baseline_key(l);
-	if (baseline != NULL && strcmp(m->key, baseline) < 0)
-		return false;
-
-	if (ledger_get_simple(l, LQ_IN_PROGRESS, &row))
-		report_in_progress(l, &row);
 
 	if (!allow_out_of_order &&
 		ledger_get_simple(l, LQ_NEWEST, &row))
@@ -245,7 +221,103 @@ check_can_apply(Ledger *l, const Migration *m)
 					 errhint("Give it a version after %s, or SET dbcore.allow_out_of_order = on to apply it anyway.",
 							 row.version)));
 	}
+}
+
+/*
+ * For a version not in the ledger: false when the baseline covers it;
+ * reports an unfinished migration and a version older than the newest.
+ */
+static bool
+check_new_version(Ledger *l, const Migration *m)
+{
+	LedgerRow	row;
+	char	   *baseline = ledger_baseline_key(l);
+
+	if (baseline != NULL && strcmp(m->key, baseline) < 0)
+		return false;
+	if (ledger_get_simple(l, LQ_IN_PROGRESS, &row))
+		report_in_progress(l, &row);
+	check_in_order(l, m);
 	return true;
+}
+
+/* Two checksums that are both known and differ. */
+static bool
+checksums_differ(const char *recorded, const char *given)
+{
+	return recorded != NULL && given != NULL && strcmp(recorded, given) != 0;
+}
+
+static void
+report_changed(const Migration *m, const LedgerRow *row)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_MIGRATION_CHANGED),
+			 errmsg("migration %s \"%s\" was applied with checksum %s, not %s",
+					m->version, row->name, row->checksum, m->checksum),
+			 errdetail("The up script of migration %s changed after it was applied.",
+					   m->version),
+			 errhint("Restore the script as it was applied, and put the change in a new migration.")));
+}
+
+/*
+ * The checks apply_migration and begin_migration share.  Returns false when
+ * there is nothing to do (applied with the same checksum, imported, or
+ * covered by the baseline).
+ */
+static bool
+check_can_apply(Ledger *l, const Migration *m)
+{
+	LedgerRow	row;
+
+	if (ledger_get(l, m->key, &row))
+	{
+		if (strcmp(row.state, "baseline") == 0)
+			return false;
+		if (strcmp(row.state, "in_progress") == 0)
+			report_in_progress(l, &row);
+		/* An imported migration recorded without a checksum: applied. */
+		if (checksums_differ(row.checksum, m->checksum))
+			report_changed(m, &row);
+		return false;
+	}
+	return check_new_version(l, m);
+}
+
+/*
+ * import_migration over a version the ledger has: returns when the ledger
+ * agrees (same migration, no conflicting checksum), reports otherwise.
+ */
+static void
+check_import_agrees(Ledger *l, const Migration *m, const ImportedMigration *imp,
+					const LedgerRow *row)
+{
+	char	   *source;
+
+	if (strcmp(row->state, "baseline") == 0)
+		return;
+	if (strcmp(row->state, "in_progress") == 0)
+		report_in_progress(l, row);
+	if (strcmp(row->name, m->name) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_MIGRATION_CONFLICT),
+				 errmsg("migration %s is recorded as \"%s\", not \"%s\"",
+						m->version, row->name, m->name),
+				 errdetail("The ledger and the history being imported disagree about migration %s.",
+						   m->version),
+				 errhint("Find out which migration ran as version %s; an import never changes what the ledger records.",
+						 m->version)));
+	source = ledger_imported_from(l, m->key);
+	if (source != NULL && strcmp(source, imp->imported_from) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_MIGRATION_CONFLICT),
+				 errmsg("migration %s \"%s\" was imported from %s, not %s",
+						m->version, row->name, source, imp->imported_from),
+				 errdetail("The ledger and the history being imported disagree about migration %s.",
+						   m->version),
+				 errhint("Import each migration from the tool that applied it.")));
+	if (checksums_differ(row->checksum, m->checksum))
+		report_changed(m, row);
 }
 
 /* ----------------------------------------------------------------------
@@ -327,7 +399,7 @@ dbcore_finish_migration(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("migration %s is the baseline, not a begun migration", row.version)));
-	if (strcmp(row.state, "applied") == 0)
+	if (strcmp(row.state, "applied") == 0 || strcmp(row.state, "imported") == 0)
 	{
 		ledger_close();
 		PG_RETURN_BOOL(false);
@@ -468,6 +540,43 @@ dbcore_baseline(PG_FUNCTION_ARGS)
 
 	ledger_insert(&l, &m, "baseline", 0, false);
 	ledger_log(&l, &m, m.name, "baselined", NULL, 0, false);
+	ledger_close();
+	PG_RETURN_BOOL(true);
+}
+
+/*
+ * Records a migration another tool applied, without running anything:
+ * its original name, time, author and run time, the SHA-256 of its up
+ * script when known, the other tool's own checksum.  Idempotent: false when
+ * the ledger already agrees.  Every value is bound as a parameter of a
+ * ledger statement; nothing given here is ever run.
+ */
+Datum
+dbcore_import_migration(PG_FUNCTION_ARGS)
+{
+	Migration	m;
+	ImportedMigration imp;
+	Ledger		l;
+	LedgerRow	row;
+
+	ledger_import_args(fcinfo, &m, &imp);
+	ledger_open(&l, fcinfo);
+	migration_lock();
+
+	if (ledger_get(&l, m.key, &row))
+	{
+		check_import_agrees(&l, &m, &imp, &row);
+		ledger_close();
+		PG_RETURN_BOOL(false);
+	}
+	if (!check_new_version(&l, &m))
+	{
+		ledger_close();
+		PG_RETURN_BOOL(false);
+	}
+
+	ledger_import(&l, &m, &imp);
+	ledger_log(&l, &m, m.name, "imported", m.checksum, imp.execution_ms, imp.has_ms);
 	ledger_close();
 	PG_RETURN_BOOL(true);
 }

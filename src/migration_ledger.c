@@ -13,7 +13,8 @@
  *
  * The ledger rows are read and written as the ledger table's owner with
  * dbcore_become() (a security-restricted operation, search_path pinned),
- * through a fixed set of prepared statements on dbcore's own tables: the
+ * through a fixed set of prepared statements on dbcore's own tables, with
+ * every value a caller passes bound as a parameter, never as SQL text: the
  * way a SECURITY DEFINER function would, but without ever running a
  * caller's script that way (migrate.c runs those as the caller).  Each
  * statement reads with the latest snapshot, whatever the isolation level.
@@ -21,6 +22,8 @@
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
+
+#include <math.h>
 
 #include "access/htup_details.h"
 #include "catalog/pg_class.h"
@@ -43,6 +46,9 @@
 
 /* Longest migration name accepted: names are repeated in every message. */
 #define MIGRATION_NAME_MAX 200
+
+/* Longest name of the tool a migration was imported from. */
+#define MIGRATION_SOURCE_MAX 64
 
 /* Longest accepted version string: keeps every group below 100 digits. */
 #define MIGRATION_VERSION_MAXLEN 64
@@ -158,15 +164,19 @@ dbcore_migration_checksum(PG_FUNCTION_ARGS)
  */
 
 
-/* Text argument argno; NULL only when optional, never empty. */
+/*
+ * Text argument argno, never empty.  NULL is an error unless null_hint is
+ * given (the argument is optional); the hint then goes with the error for
+ * an empty string.
+ */
 static char *
-text_arg(FunctionCallInfo fcinfo, int argno, const char *what, bool optional)
+text_arg(FunctionCallInfo fcinfo, int argno, const char *what, const char *null_hint)
 {
 	char	   *s;
 
 	if (PG_ARGISNULL(argno))
 	{
-		if (optional)
+		if (null_hint != NULL)
 			return NULL;
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -177,33 +187,116 @@ text_arg(FunctionCallInfo fcinfo, int argno, const char *what, bool optional)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must not be empty", what),
-				 optional ? errhint("Pass NULL when the migration has no down script.") : 0));
+				 null_hint ? errhint("%s", null_hint) : 0));
 	return s;
 }
+
+/* Refuse over-long descriptive text (names are repeated in every message). */
+static void
+check_length(const char *what, const char *subject, const char *s, size_t max,
+			 const char *hint)
+{
+	if (s != NULL && strlen(s) > max)
+		ereport(ERROR,
+				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
+				 errmsg("%s is too long", what),
+				 errdetail("%s is at most %zu bytes; this one is %zu.", subject, max, strlen(s)),
+				 hint ? errhint("%s", hint) : 0));
+}
+
+#define DOWN_SQL_NULL_HINT "Pass NULL when the migration has no down script."
 
 void
 ledger_version_arg(FunctionCallInfo fcinfo, Migration *m)
 {
-	m->version = text_arg(fcinfo, 0, "migration version", false);
+	m->version = text_arg(fcinfo, 0, "migration version", NULL);
 	m->key = ledger_version_key(m->version);
+}
+
+/* The version and the name, arguments 0 and 1 of every recording function. */
+static void
+version_and_name_args(FunctionCallInfo fcinfo, Migration *m)
+{
+	ledger_version_arg(fcinfo, m);
+	m->name = text_arg(fcinfo, 1, "migration name", NULL);
+	check_length("migration name", "A migration name", m->name, MIGRATION_NAME_MAX,
+				 "Describe the migration in a few words; the script itself is stored separately.");
 }
 
 /* (version, name, up_sql, down_sql) of apply_migration and begin_migration. */
 void
 ledger_migration_args(FunctionCallInfo fcinfo, Migration *m)
 {
-	ledger_version_arg(fcinfo, m);
-	m->name = text_arg(fcinfo, 1, "migration name", false);
-	if (strlen(m->name) > MIGRATION_NAME_MAX)
-		ereport(ERROR,
-				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
-				 errmsg("migration name is too long"),
-				 errdetail("A migration name is at most %d bytes; this one is %zu.",
-						   MIGRATION_NAME_MAX, strlen(m->name)),
-				 errhint("Describe the migration in a few words; the script itself is stored separately.")));
-	m->up_sql = text_arg(fcinfo, 2, "up_sql", false);
-	m->down_sql = text_arg(fcinfo, 3, "down_sql", true);
+	version_and_name_args(fcinfo, m);
+	m->up_sql = text_arg(fcinfo, 2, "up_sql", NULL);
+	m->down_sql = text_arg(fcinfo, 3, "down_sql", DOWN_SQL_NULL_HINT);
 	m->checksum = script_checksum(m->up_sql, strlen(m->up_sql));
+}
+
+/* Is s a checksum as the ledger stores it: 64 lower-case hex digits? */
+static bool
+is_checksum(const char *s)
+{
+	int			i;
+
+	for (i = 0; i < PG_SHA256_DIGEST_LENGTH * 2; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return s[i] == '\0';
+}
+
+/*
+ * (version, name, applied_at, imported_from, checksum, source_checksum,
+ * applied_by, execution_ms, down_sql) of import_migration.
+ */
+void
+ledger_import_args(FunctionCallInfo fcinfo, Migration *m, ImportedMigration *imp)
+{
+	version_and_name_args(fcinfo, m);
+	m->up_sql = NULL;
+
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("applied_at must not be null"),
+				 errhint("Pass the time the other tool recorded for the migration.")));
+	imp->applied_at = PG_GETARG_TIMESTAMPTZ(2);
+	if (TIMESTAMP_NOT_FINITE(imp->applied_at))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("applied_at must be a finite time")));
+
+	imp->imported_from = text_arg(fcinfo, 3, "imported_from", NULL);
+	check_length("imported_from", "The name of a migration tool", imp->imported_from,
+				 MIGRATION_SOURCE_MAX,
+				 "Name the tool that applied the migration, such as node-pg-migrate, prisma or flyway.");
+
+	m->checksum = text_arg(fcinfo, 4, "checksum",
+						   "Pass NULL when the up script is not known.");
+	if (m->checksum != NULL && !is_checksum(m->checksum))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid migration checksum \"%s\"", m->checksum),
+				 errdetail("A checksum is the SHA-256 of the up script as 64 lower-case hex digits."),
+				 errhint("Compute it with dbcore.migration_checksum(up_script), or pass NULL when the up script is not known.")));
+
+	imp->source_checksum = text_arg(fcinfo, 5, "source_checksum",
+									"Pass NULL when the other tool recorded no checksum.");
+	check_length("source_checksum", "A source checksum", imp->source_checksum,
+				 MIGRATION_NAME_MAX, NULL);
+
+	imp->applied_by = text_arg(fcinfo, 6, "applied_by",
+							   "Pass NULL to record the role that imports the migration.");
+	check_length("applied_by", "applied_by", imp->applied_by, MIGRATION_NAME_MAX, NULL);
+
+	imp->has_ms = !PG_ARGISNULL(7);
+	imp->execution_ms = imp->has_ms ? PG_GETARG_FLOAT8(7) : 0;
+	if (imp->has_ms && !(imp->execution_ms >= 0 && !isinf(imp->execution_ms)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("execution_ms must be a finite number of milliseconds, zero or more")));
+
+	m->down_sql = text_arg(fcinfo, 8, "down_sql", DOWN_SQL_NULL_HINT);
 }
 
 /* ----------------------------------------------------------------------
@@ -216,7 +309,7 @@ typedef struct LedgerQueryDef
 {
 	const char *sql;			/* %1$s: the schema */
 	int			nargs;
-	Oid			argtypes[11];
+	Oid			argtypes[12];
 } LedgerQueryDef;
 
 #define LEDGER_ROW_COLUMNS \
@@ -273,6 +366,18 @@ static const LedgerQueryDef ledger_queries[LQ_COUNT] = {
 		" WHERE a.pid OPERATOR(pg_catalog.=) $1"
 		" AND a.backend_start OPERATOR(pg_catalog.=) $2",
 		2, {INT4OID, TIMESTAMPTZOID}
+	},
+	[LQ_IMPORT] = {
+		"INSERT INTO %1$s.migrations (version_key, version, name, state, checksum,"
+		" applied_at, applied_by, execution_ms, down_sql, imported_from, source_checksum)"
+		" VALUES ($1, $2, $3, 'imported', $4, $5, $6, $7, $8, $9, $10)",
+		10, {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, FLOAT8OID,
+		TEXTOID, TEXTOID, TEXTOID}
+	},
+	[LQ_IMPORTED_FROM] = {
+		"SELECT m.imported_from FROM %1$s.migrations m"
+		" WHERE m.version_key OPERATOR(pg_catalog.=) $1",
+		1, {TEXTOID}
 	},
 };
 
@@ -435,40 +540,21 @@ ledger_log(Ledger *l, const Migration *m, const char *name, const char *event,
 	ledger_run(l, LQ_LOG, values, nulls);
 }
 
-void
-ledger_insert(Ledger *l, const Migration *m, const char *state,
-			  double execution_ms, bool has_ms)
+/*
+ * Run an INSERT into the ledger.  The advisory lock serializes writers, and
+ * each query reads the ledger with the latest snapshot, so a duplicate is
+ * not expected here; should someone write the table directly meanwhile, the
+ * primary key catches it, reported as the serialization failure it is.
+ */
+static void
+ledger_run_insert(Ledger *l, LedgerQuery q, const Migration *m, Datum *values,
+				  const char *nulls)
 {
-	Datum		values[11];
-	char		nulls[11];
-	bool		in_progress = strcmp(state, "in_progress") == 0;
 	MemoryContext oldcxt = CurrentMemoryContext;
 
-	values[0] = text_or_null(m->key, &nulls[0]);
-	values[1] = text_or_null(m->version, &nulls[1]);
-	values[2] = text_or_null(m->name, &nulls[2]);
-	values[3] = text_or_null(state, &nulls[3]);
-	values[4] = text_or_null(m->checksum, &nulls[4]);
-	values[5] = TimestampTzGetDatum(GetCurrentTimestamp());
-	nulls[5] = ' ';
-	values[6] = text_or_null(l->caller, &nulls[6]);
-	values[7] = Float8GetDatum(execution_ms);
-	nulls[7] = has_ms ? ' ' : 'n';
-	values[8] = text_or_null(m->down_sql, &nulls[8]);
-	values[9] = Int32GetDatum(MyProcPid);
-	nulls[9] = in_progress ? ' ' : 'n';
-	values[10] = TimestampTzGetDatum(MyStartTimestamp);
-	nulls[10] = in_progress ? ' ' : 'n';
-
-	/*
-	 * The advisory lock serializes writers, and each query reads the ledger
-	 * with the latest snapshot, so a duplicate is not expected here; should
-	 * someone write the table directly meanwhile, the primary key catches
-	 * it, reported as the serialization failure it is.
-	 */
 	PG_TRY();
 	{
-		ledger_run(l, LQ_INSERT, values, nulls);
+		ledger_run(l, q, values, nulls);
 	}
 	PG_CATCH();
 	{
@@ -487,4 +573,64 @@ ledger_insert(Ledger *l, const Migration *m, const char *state,
 				 errhint("Retry the transaction; it will then find the migration applied.")));
 	}
 	PG_END_TRY();
+}
+
+void
+ledger_insert(Ledger *l, const Migration *m, const char *state,
+			  double execution_ms, bool has_ms)
+{
+	Datum		values[11];
+	char		nulls[11];
+	bool		in_progress = strcmp(state, "in_progress") == 0;
+
+	values[0] = text_or_null(m->key, &nulls[0]);
+	values[1] = text_or_null(m->version, &nulls[1]);
+	values[2] = text_or_null(m->name, &nulls[2]);
+	values[3] = text_or_null(state, &nulls[3]);
+	values[4] = text_or_null(m->checksum, &nulls[4]);
+	values[5] = TimestampTzGetDatum(GetCurrentTimestamp());
+	nulls[5] = ' ';
+	values[6] = text_or_null(l->caller, &nulls[6]);
+	values[7] = Float8GetDatum(execution_ms);
+	nulls[7] = has_ms ? ' ' : 'n';
+	values[8] = text_or_null(m->down_sql, &nulls[8]);
+	values[9] = Int32GetDatum(MyProcPid);
+	nulls[9] = in_progress ? ' ' : 'n';
+	values[10] = TimestampTzGetDatum(MyStartTimestamp);
+	nulls[10] = in_progress ? ' ' : 'n';
+	ledger_run_insert(l, LQ_INSERT, m, values, nulls);
+}
+
+/* Insert an imported row: the other tool's time, author and checksum. */
+void
+ledger_import(Ledger *l, const Migration *m, const ImportedMigration *imp)
+{
+	Datum		values[10];
+	char		nulls[10];
+
+	values[0] = text_or_null(m->key, &nulls[0]);
+	values[1] = text_or_null(m->version, &nulls[1]);
+	values[2] = text_or_null(m->name, &nulls[2]);
+	values[3] = text_or_null(m->checksum, &nulls[3]);
+	values[4] = TimestampTzGetDatum(imp->applied_at);
+	nulls[4] = ' ';
+	values[5] = text_or_null(imp->applied_by ? imp->applied_by : l->caller, &nulls[5]);
+	values[6] = Float8GetDatum(imp->execution_ms);
+	nulls[6] = imp->has_ms ? ' ' : 'n';
+	values[7] = text_or_null(m->down_sql, &nulls[7]);
+	values[8] = text_or_null(imp->imported_from, &nulls[8]);
+	values[9] = text_or_null(imp->source_checksum, &nulls[9]);
+	ledger_run_insert(l, LQ_IMPORT, m, values, nulls);
+}
+
+/* The tool a recorded migration was imported from; NULL if not imported. */
+char *
+ledger_imported_from(Ledger *l, const char *key)
+{
+	Datum		values[1] = {CStringGetTextDatum(key)};
+
+	ledger_run(l, LQ_IMPORTED_FROM, values, NULL);
+	if (SPI_processed == 0)
+		return NULL;
+	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 }

@@ -9,6 +9,7 @@
 #define DBCORE_MIGRATION_LEDGER_H
 
 #include "fmgr.h"
+#include "datatype/timestamp.h"
 
 /* What the caller says about one migration, checked. */
 typedef struct Migration
@@ -18,8 +19,19 @@ typedef struct Migration
 	char	   *name;
 	char	   *up_sql;
 	char	   *down_sql;		/* NULL: none */
-	char	   *checksum;		/* of up_sql */
+	char	   *checksum;		/* of up_sql; imported: given, or NULL */
 } Migration;
+
+/* What dbcore.import_migration() is told about a migration another tool ran. */
+typedef struct ImportedMigration
+{
+	TimestampTz applied_at;
+	char	   *imported_from;	/* the tool that applied it */
+	char	   *source_checksum;	/* that tool's checksum, or NULL */
+	char	   *applied_by;		/* NULL: the caller */
+	double		execution_ms;
+	bool		has_ms;
+} ImportedMigration;
 
 typedef enum LedgerQuery
 {
@@ -32,6 +44,8 @@ typedef enum LedgerQuery
 	LQ_DELETE,					/* remove a row */
 	LQ_LOG,						/* a history event */
 	LQ_ALIVE,					/* is ($1 pid, $2 start) a live session? */
+	LQ_IMPORT,					/* a new imported row */
+	LQ_IMPORTED_FROM,			/* $1 key -> imported_from */
 	LQ_COUNT
 } LedgerQuery;
 
@@ -66,6 +80,7 @@ extern char *ledger_version_key(const char *version);
 /* The checked arguments of a migration function. */
 extern void ledger_version_arg(FunctionCallInfo fcinfo, Migration *m);
 extern void ledger_migration_args(FunctionCallInfo fcinfo, Migration *m);
+extern void ledger_import_args(FunctionCallInfo fcinfo, Migration *m, ImportedMigration *imp);
 
 /* Find the ledger through the calling function's schema; connect SPI. */
 extern void ledger_open(Ledger *l, FunctionCallInfo fcinfo);
@@ -84,5 +99,7 @@ extern void ledger_log(Ledger *l, const Migration *m, const char *name, const ch
 					   const char *checksum, double execution_ms, bool has_ms);
 extern void ledger_insert(Ledger *l, const Migration *m, const char *state,
 						  double execution_ms, bool has_ms);
+extern void ledger_import(Ledger *l, const Migration *m, const ImportedMigration *imp);
+extern char *ledger_imported_from(Ledger *l, const char *key);
 
 #endif							/* DBCORE_MIGRATION_LEDGER_H */

@@ -8,7 +8,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS dbcore;
 LOAD 'dbcore';
 
-SELECT plan(45);
+SELECT plan(56);
 
 -- Objects and labels
 SELECT has_table('dbcore', 'migrations', 'the ledger exists');
@@ -84,6 +84,32 @@ SELECT results_eq($$SELECT version, status FROM dbcore.verify_migrations('{1,3}'
 SELECT is(dbcore.health() -> 'migrations' ->> 'newest_version', '1', 'health() reports the newest version');
 SELECT is(dbcore.health() ->> 'tenant_holes', (SELECT count(*) FROM dbcore.tenant_audit())::text,
           'health() counts tenant_audit() problems');
+
+-- Imported history (1.4)
+SELECT function_returns('dbcore', 'import_migration',
+    ARRAY['text', 'text', 'timestamp with time zone', 'text', 'text', 'text', 'text', 'double precision', 'text'], 'boolean');
+SELECT isnt_definer('dbcore', 'import_migration',
+    ARRAY['text', 'text', 'timestamp with time zone', 'text', 'text', 'text', 'text', 'double precision', 'text'],
+    'import_migration is not SECURITY DEFINER: only its ledger statements run as the ledger''s owner');
+SELECT ok(NOT has_function_privilege('public', 'dbcore.import_migration(text,text,timestamptz,text,text,text,text,float8,text)', 'EXECUTE'),
+          'PUBLIC may not import migrations');
+SELECT ok(NOT has_function_privilege('public', 'dbcore.migration_imports()', 'EXECUTE'),
+          'PUBLIC may not list imported migrations');
+SELECT is(dbcore.import_migration('4', 'tap four', '2024-01-04 00:00+00', 'node-pg-migrate'), true,
+          'import_migration records a migration another tool applied');
+SELECT hasnt_table('tap_four', 'without running anything');
+SELECT is(dbcore.import_migration('04', 'tap four', '2024-01-04 00:00+00', 'node-pg-migrate'), false,
+          'importing it again is a no-op');
+SELECT throws_ok($$SELECT dbcore.import_migration('4', 'tap other', '2024-01-04 00:00+00', 'node-pg-migrate')$$,
+                 'MG004', NULL, 'another name for the same version is a conflict (SQLSTATE MG004)');
+SELECT throws_ok($$SELECT dbcore.import_migration('1', 'tap one', '2024-01-01 00:00+00', 'prisma', checksum => repeat('0', 64))$$,
+                 'MG001', NULL, 'another checksum for an applied version is refused (SQLSTATE MG001)');
+SELECT results_eq($$SELECT version, imported_from, applied_at FROM dbcore.migration_imports()$$,
+                  $$VALUES ('4'::text, 'node-pg-migrate'::text, '2024-01-04 00:00+00'::timestamptz)$$,
+                  'migration_imports() lists it with its source and original time');
+SELECT results_eq($$SELECT version, status FROM dbcore.verify_migrations('{1,4}', '{"CREATE TABLE tap_one (id int)",x}')$$,
+                  $$VALUES ('1'::text, 'ok'::text), ('4', 'imported')$$,
+                  'verify_migrations says imported where there is no checksum to compare');
 
 SELECT * FROM finish();
 ROLLBACK;

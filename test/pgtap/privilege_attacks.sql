@@ -23,7 +23,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS dbcore;
 LOAD 'dbcore';
 
-SELECT plan(52);
+SELECT plan(54);
 
 ------------------------------------------------------------------------------
 -- The witness
@@ -40,7 +40,9 @@ GRANT EXECUTE ON FUNCTION dbcore.apply_migration(text, text, text, text),
                           dbcore.repair_migration(text),
                           dbcore.baseline(text),
                           dbcore.migration_status(),
-                          dbcore.verify_migrations(text[], text[])
+                          dbcore.verify_migrations(text[], text[]),
+                          dbcore.import_migration(text, text, timestamptz, text, text, text, text, float8, text),
+                          dbcore.migration_imports()
    TO regress_priv_mallory;
 CREATE SCHEMA priv_witness;
 CREATE SEQUENCE priv_witness.ran_as_mallory;
@@ -415,6 +417,20 @@ SELECT pg_temp.attack('regress_priv_mallory',
     $mig$SELECT dbcore.begin_migration('9002', 'non-transactional', $$SELECT priv_attack.pwn()$$);
          SELECT dbcore.repair_migration('9002')$mig$,
     NULL, 'attack: repair_migration() of a rigged migration begun in this session');
+-- import_migration() records what a caller says, as the ledger's owner:
+-- every value is bound as a parameter, so SQL in a name, a tool, an author
+-- or a down script is data.  The down script runs later, as the caller.
+SELECT pg_temp.attack('regress_priv_mallory',
+    $mig$SELECT dbcore.import_migration('9004', $$x'); SELECT priv_attack.pwn(); --$$, now(),
+                                        $$prisma', priv_attack.pwn()::text); --$$,
+                                        source_checksum => $$');SELECT priv_attack.pwn();--$$,
+                                        applied_by => $$"; SELECT priv_attack.pwn(); --$$,
+                                        down_sql => $$SELECT priv_attack.pwn()$$);
+         SELECT * FROM dbcore.migration_imports();
+         SELECT * FROM dbcore.verify_migrations(ARRAY['9004'], ARRAY['SELECT priv_attack.pwn()']);
+         SELECT dbcore.revert_migration('9004')$mig$,
+    NULL, 'attack: import_migration() with SQL in every text argument, then its down script reverted');
+SELECT ok(pg_temp.reached(), '... the imported down script ran when reverted, as mallory');
 SELECT pg_temp.attack('regress_priv_mallory',
     $mig$SELECT dbcore.baseline('9000');
          SELECT dbcore.apply_migration('9001', 'rigged', 'SELECT priv_attack.pwn()')$mig$,
@@ -463,6 +479,8 @@ SELECT pg_temp.attack('regress_priv_mallory',
       SET LOCAL dbcore.auto_updated_at = on;
       CREATE TABLE auto_lookalike (id int, updated_at timestamptz);
       SELECT dbcore.apply_migration('9003', 'look-alikes', 'SELECT 1');
+      SELECT dbcore.import_migration('9005', 'look-alikes', now(), 'prisma');
+      SELECT * FROM dbcore.migration_imports();
       SELECT * FROM dbcore.migration_status();
       SELECT * FROM dbcore.verify_migrations(ARRAY['9003'], ARRAY['SELECT 1']);
       DROP TABLE notes_g$$,

@@ -17,6 +17,11 @@
 #   debian/control      the binary package names are postgresql-NN-dbcore
 #                       for the versions in debian/pgversions
 #   CHANGELOG.md        has a "## [<version>]" heading
+# A control version that CHANGELOG.md has no heading for, while it has an
+# "## Unreleased" section, is in development (the next version's upgrade
+# script is being written): the chain of scripts must reach it, and the
+# release metadata (META.json, debian/changelog, the version the docs call
+# current) still state the newest released version until the release.
 # Then it proves the checks can fail: on scratch copies where the control
 # version was bumped (as for a release) or META.json was edited, the checker
 # must report the drift.
@@ -80,7 +85,24 @@ def semver_of(v):
 
 check(re.fullmatch(r"[0-9]+(\.[0-9]+)+", version) is not None,
       "dbcore.control's default_version '%s' is a dotted number" % version)
-want = semver_of(version)
+
+# ---- CHANGELOG.md: released, or in development under "## Unreleased"
+try:
+    changelog = read("CHANGELOG.md")
+except OSError as e:
+    changelog = ""
+    check(False, "CHANGELOG.md is readable", str(e))
+heads = re.findall(r"^## \[([^\]]+)\]", changelog, re.M)
+in_development = version not in heads and re.search(r"^## Unreleased", changelog, re.M) is not None and heads
+check(version in heads or in_development,
+      "CHANGELOG.md has a [%s] entry, or an Unreleased section for it" % version,
+      "headings: %s" % ", ".join(heads))
+# What the release metadata state: this version, or the newest release while
+# this one is in development.
+released = heads[0] if in_development else version
+if in_development:
+    print("# %s is in development (CHANGELOG.md: Unreleased): release metadata state %s" % (version, released))
+want = semver_of(released)
 
 # ---- the SQL scripts: one base install script and a chain of upgrade
 # scripts from it to the control version (CREATE EXTENSION follows it)
@@ -116,8 +138,8 @@ for rel in ["README.md"] + ["doc/" + f for f in sorted(os.listdir(os.path.join(r
 for found in stated("SECURITY.md", r"^\| ([0-9]+\.[0-9]+) \(newest\)"):
     claims.append(("SECURITY.md", found))
 check(claims, "the README and docs state the current version somewhere")
-wrong = ["%s says %s" % c for c in claims if c[1] != version]
-check(not wrong, "every version the README, doc/*.md and SECURITY.md call current is %s" % version,
+wrong = ["%s says %s" % c for c in claims if c[1] != released]
+check(not wrong, "every version the README, doc/*.md and SECURITY.md call current is %s" % released,
       "; ".join(wrong))
 prog = os.path.join(root, "src/bin/dbcore-migrate/dbcore-migrate")
 if os.path.exists(prog):
@@ -152,7 +174,7 @@ if isinstance(meta, dict):
           "got %r" % spec.get("version"))
     check(meta.get("name") == "dbcore", "META.json name is dbcore", "got %r" % meta.get("name"))
     check(meta.get("version") == want,
-          "META.json version is %s (dbcore.control's %s)" % (want, version),
+          "META.json version is %s (dbcore.control's %s)" % (want, released),
           "got %r" % meta.get("version"))
     check(isinstance(meta.get("version"), str) and SEMVER.match(meta["version"]) is not None,
           "META.json version is SemVer", "got %r" % meta.get("version"))
@@ -182,8 +204,8 @@ if isinstance(meta, dict):
 try:
     first = read("debian/changelog").splitlines()[0]
     m = re.match(r"^dbcore \(([^)]+)\) ", first)
-    check(m is not None and m.group(1) == version,
-          "debian/changelog's newest entry is version %s" % version,
+    check(m is not None and m.group(1) == released,
+          "debian/changelog's newest entry is version %s" % released,
           "first line is %r" % first)
 except (OSError, IndexError) as e:
     check(False, "debian/changelog is readable", str(e))
@@ -199,14 +221,6 @@ try:
           "has %s (run pg_buildext updatecontrol)" % ", ".join(pkgs))
 except OSError as e:
     check(False, "debian/control and debian/pgversions are readable", str(e))
-
-# ---- CHANGELOG.md
-try:
-    heads = re.findall(r"^## \[([^\]]+)\]", read("CHANGELOG.md"), re.M)
-    check(version in heads, "CHANGELOG.md has a [%s] entry" % version,
-          "headings: %s" % ", ".join(heads))
-except OSError as e:
-    check(False, "CHANGELOG.md is readable", str(e))
 
 sys.exit(1 if bad else 0)
 PY
@@ -273,7 +287,20 @@ if [[ -n "$version" ]]; then
     # A release that forgets its upgrade script.
     d="$(scratch no_upgrade)"
     sed -i "s/^default_version *=.*/default_version = '98.7'/" "$d/dbcore.control"
+    printf '## [98.7] - 2099-01-01\n' >>"$d/CHANGELOG.md"
     expect_drift no_upgrade "the upgrade scripts lead from the base script to 98.7"
+
+    # A version in development (Unreleased) whose upgrade script is missing.
+    d="$(scratch dev_no_upgrade)"
+    sed -i "s/^default_version *=.*/default_version = '98.7'/" "$d/dbcore.control"
+    expect_drift dev_no_upgrade "the upgrade scripts lead from the base script to 98.7"
+
+    # A version neither released nor under an Unreleased section.
+    d="$(scratch no_entry)"
+    sed -i "s/^default_version *=.*/default_version = '98.7'/" "$d/dbcore.control"
+    : >"$d/sql/dbcore--$version--98.7.sql"
+    sed -i 's/^## Unreleased/## Not yet/' "$d/CHANGELOG.md"
+    expect_drift no_entry "CHANGELOG.md has a \[98.7\] entry, or an Unreleased section"
 
     # A generated full install script committed beside the base.
     d="$(scratch generated)"

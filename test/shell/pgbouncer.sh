@@ -40,7 +40,8 @@ unset PGDATABASE PGOPTIONS
 BINDIR=/usr/lib/postgresql/15/bin
 if [[ -n "${PG_CONFIG:-}" ]]; then BINDIR="$("$PG_CONFIG" --bindir)"; fi
 PSQL="$BINDIR/psql" PGBENCH="$BINDIR/pgbench"
-PGBOUNCER="${PGBOUNCER:-/usr/sbin/pgbouncer}"
+# shellcheck source=test/shell/lib/pgbouncer.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/pgbouncer.sh"
 for p in "$PSQL" "$PGBENCH"; do
     [[ -x "$p" ]] || { echo "not ok - $p not found (install postgresql-15)"; exit 1; }
 done
@@ -56,43 +57,21 @@ START=$SECONDS
 
 # As root, pgbouncer runs as the postgres OS user, which must reach the dir.
 WORK="$(mktemp -d /tmp/dbcore-pgbouncer.XXXXXX)"
-BOUNCER_USER=""
-if [[ $EUID -eq 0 ]]; then
-    BOUNCER_USER=postgres
-    chown postgres: "$WORK"
-fi
-chmod 700 "$WORK"
-mkdir "$WORK/sock"
-[[ -z "$BOUNCER_USER" ]] || chown postgres: "$WORK/sock"
+bouncer_workdir "$WORK"
 
 passed=0 failed=0
 indent() { sed 's/^/#   /'; }
 pass() { passed=$((passed + 1)); echo "ok $((passed + failed)) - $*"; }
 fail() { failed=$((failed + 1)); echo "not ok $((passed + failed)) - $*"; }
 
-BOUNCER_PID=""
 MONITOR_PID="" PROBE_PIDS=()
-stop_bouncer() {
-    local pid="" i
-    [[ -f "$WORK/pgbouncer.pid" ]] && pid="$(cat "$WORK/pgbouncer.pid" 2>/dev/null || true)"
-    [[ -n "$pid" ]] || pid="$BOUNCER_PID"
-    if [[ "$pid" =~ ^[0-9]+$ ]] && [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == pgbouncer ]]; then
-        kill -TERM "$pid" 2>/dev/null || true          # immediate shutdown
-        for i in $(seq 1 50); do
-            [[ -d "/proc/$pid" ]] || break
-            sleep 0.1
-        done
-        if [[ -d "/proc/$pid" ]]; then kill -KILL "$pid" 2>/dev/null || true; fi
-    fi
-    BOUNCER_PID=""
-}
 cleanup() {
     local rc=$? pid
     set +e
     for pid in "$MONITOR_PID" "${PROBE_PIDS[@]}"; do
         [[ -n "$pid" ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
     done
-    stop_bouncer
+    bouncer_stop
     "$PSQL" -X -q -d postgres -c "DROP DATABASE IF EXISTS \"$DB\" WITH (FORCE)" >/dev/null 2>&1
     "$PSQL" -X -q -d postgres -c "DROP ROLE IF EXISTS \"$APP\"" -c "DROP ROLE IF EXISTS \"$AUDIT\"" >/dev/null 2>&1
     rm -rf "$WORK"
@@ -223,35 +202,10 @@ EOF
 # pgbouncer
 # ---------------------------------------------------------------------------
 
-port_free() {
-    if command -v ss >/dev/null 2>&1; then
-        [[ -z "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]]
-    else
-        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 1; fi
-    fi
-}
-
-start_bouncer() {
-    local port="$1" i
-    cat >"$WORK/userlist.txt" <<EOF
-"$APP" ""
-"$PGUSER" ""
-EOF
-    cat >"$WORK/pgbouncer.ini" <<EOF
-[databases]
-$DB = host=$PGHOST port=$PGPORT dbname=$DB
-$DB_PIN = host=$PGHOST port=$PGPORT dbname=$DB pool_size=1
-
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = $port
-unix_socket_dir = $WORK/sock
-auth_type = trust
-auth_file = $WORK/userlist.txt
-admin_users = $PGUSER
-stats_users = $PGUSER
-pool_mode = transaction
-default_pool_size = $POOL
+bouncer_start_any "$APP $PGUSER" \
+    "$DB = host=$PGHOST port=$PGPORT dbname=$DB
+$DB_PIN = host=$PGHOST port=$PGPORT dbname=$DB pool_size=1" \
+    "default_pool_size = $POOL
 min_pool_size = 0
 reserve_pool_size = 0
 max_client_conn = 200
@@ -259,42 +213,14 @@ max_db_connections = $((POOL + 1))
 server_lifetime = 2
 server_idle_timeout = 30
 server_reset_query =
-logfile = $WORK/pgbouncer.log
-pidfile = $WORK/pgbouncer.pid
 log_connections = 1
-log_disconnections = 0
-EOF
-    [[ -z "$BOUNCER_USER" ]] || chown postgres: "$WORK/userlist.txt" "$WORK/pgbouncer.ini"
-    rm -f "$WORK/pgbouncer.pid"
-    if [[ -n "$BOUNCER_USER" ]]; then
-        (cd "$WORK" && runuser -u "$BOUNCER_USER" -- "$PGBOUNCER" -d -q "$WORK/pgbouncer.ini") || return 1
-    else
-        (cd "$WORK" && "$PGBOUNCER" -d -q "$WORK/pgbouncer.ini") || return 1
-    fi
-    # Wait for the admin console (at most 10 s).
-    for i in $(seq 1 100); do
-        if "$PSQL" -X -q -At -h "$WORK/sock" -p "$port" -U "$PGUSER" -d pgbouncer -c "SHOW VERSION" >/dev/null 2>&1; then
-            BOUNCER_PID="$(cat "$WORK/pgbouncer.pid")"
-            return 0
-        fi
-        sleep 0.1
-    done
-    return 1
-}
-
-BPORT=""
-for _ in 1 2 3 4 5; do
-    port=$((20000 + (RANDOM % 20000)))
-    port_free "$port" || continue
-    if start_bouncer "$port"; then BPORT="$port"; break; fi
-    stop_bouncer
-done
+log_disconnections = 0" || true
 if [[ -z "$BPORT" ]]; then
     fail "start pgbouncer"
     tail -n 20 "$WORK/pgbouncer.log" 2>/dev/null | sed 's/^/#   /'
     exit 1
 fi
-pass "pgbouncer $("$PGBOUNCER" --version | head -n 1 | awk '{print $2}') listening on 127.0.0.1:$BPORT and $WORK/sock (pool_mode transaction, pool size $POOL)"
+pass "pgbouncer $(bouncer_version) listening on 127.0.0.1:$BPORT and $WORK/sock (pool_mode transaction, pool size $POOL)"
 
 admin() { "$PSQL" -X -q -At -F '|' -h "$WORK/sock" -p "$BPORT" -U "$PGUSER" -d pgbouncer -c "$1"; }
 # bq SQL...: the test database through pgbouncer, as the application role
@@ -536,7 +462,7 @@ else
     fail "$tenant_bad tenants saw a wrong set of rows"
 fi
 
-stop_bouncer
+bouncer_stop
 servers="$(grep -c "^.* S-0x[0-9a-f]*: $DB/.* new connection to server" "$WORK/pgbouncer.log" || true)"
 
 # Rows with the all-zero writer were written by probes without a scope: each

@@ -10,7 +10,10 @@
  * either in <version>_<name>.down.sql or after a line "-- migrate:down";
  * a line "-- migrate:no-transaction" in the up part makes the migration
  * non-transactional (begin_migration, each statement on its own,
- * finish_migration).  See doc/migrations.md.
+ * finish_migration).  node-pg-migrate's SQL files ("-- Up Migration" and
+ * "-- Down Migration" markers) and Prisma's folders
+ * (<version>_<name>/migration.sql) are read as they are.  "import" records
+ * another tool's history (import.c).  See doc/migrations.md.
  *
  * Exit status: 0 success, 1 failure (a migration or the database failed),
  * 2 usage or migration file error, 3 drift (verify, or up refusing to run
@@ -24,7 +27,6 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <stdarg.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,45 +34,25 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "libpq-fe.h"
+#include "dbcore-migrate.h"
 
-#define PROGNAME "dbcore-migrate"
 /* The extension's version, from dbcore.control (the Makefile passes it). */
 #ifndef DBCORE_VERSION
 #error "build dbcore-migrate through its Makefile, which defines DBCORE_VERSION"
 #endif
 #define PROGVERSION DBCORE_VERSION
 
-/*
- * The server's SQLSTATEs this program acts on (doc/migrations.md): a
- * migration applied with another checksum (exit status 3), one still
- * running in a live session (wait for it).  MG002, a migration whose
- * session has ended, is reported like any error: the server's hint says
- * how to repair it.
- */
-#define SQLSTATE_MIGRATION_CHANGED		"MG001"
-#define SQLSTATE_MIGRATION_RUNNING		"MG003"
-
-#define EXIT_OK			0
-#define EXIT_FAILURE_	1
-#define EXIT_USAGE		2
-#define EXIT_DRIFT		3
-#define EXIT_CONNECT	4
-
 #define MARK_DOWN "-- migrate:down"
 #define MARK_NOTX "-- migrate:no-transaction"
-#define VERSION_MAXLEN 64
 
 /* ----------------------------------------------------------------------
  * Small helpers
  * ----------------------------------------------------------------------
  */
 
-static bool quiet = false;
+bool		quiet = false;
 
-static void
-errmsg_(const char *fmt,...) __attribute__((format(printf, 1, 2)));
-static void
+void
 errmsg_(const char *fmt,...)
 {
 	va_list		ap;
@@ -82,9 +64,7 @@ errmsg_(const char *fmt,...)
 	fputc('\n', stderr);
 }
 
-static void
-info(const char *fmt,...) __attribute__((format(printf, 1, 2)));
-static void
+void
 info(const char *fmt,...)
 {
 	va_list		ap;
@@ -98,7 +78,7 @@ info(const char *fmt,...)
 	fflush(stdout);
 }
 
-static void *
+void *
 xmalloc(size_t n)
 {
 	void	   *p = malloc(n ? n : 1);
@@ -111,7 +91,7 @@ xmalloc(size_t n)
 	return p;
 }
 
-static void *
+void *
 xrealloc(void *p, size_t n)
 {
 	p = realloc(p, n ? n : 1);
@@ -123,7 +103,7 @@ xrealloc(void *p, size_t n)
 	return p;
 }
 
-static char *
+char *
 xstrndup(const char *s, size_t n)
 {
 	char	   *d = xmalloc(n + 1);
@@ -133,15 +113,7 @@ xstrndup(const char *s, size_t n)
 	return d;
 }
 
-/* A growing string. */
-typedef struct Buf
-{
-	char	   *data;
-	size_t		len;
-	size_t		cap;
-} Buf;
-
-static void
+void
 buf_init(Buf *b)
 {
 	b->cap = 256;
@@ -150,7 +122,7 @@ buf_init(Buf *b)
 	b->data[0] = '\0';
 }
 
-static void
+void
 buf_putn(Buf *b, const char *s, size_t n)
 {
 	if (b->len + n + 1 > b->cap)
@@ -164,7 +136,7 @@ buf_putn(Buf *b, const char *s, size_t n)
 	b->data[b->len] = '\0';
 }
 
-static void
+void
 buf_puts(Buf *b, const char *s)
 {
 	buf_putn(b, s, strlen(s));
@@ -189,22 +161,6 @@ buf_array_elem(Buf *b, const char *s)
  * ----------------------------------------------------------------------
  */
 
-typedef struct MigrationFile
-{
-	char	   *version;
-	char	   *name;
-	char	   *path;
-	char	   *up;
-	char	   *down;			/* NULL: none */
-	bool		no_transaction;
-} MigrationFile;
-
-typedef struct MigrationSet
-{
-	MigrationFile *files;
-	int			n;
-} MigrationSet;
-
 static bool
 is_digit_(char c)
 {
@@ -216,7 +172,7 @@ is_digit_(char c)
  * leading run of digit groups joined by ".", "_" or "-" that is followed by
  * "_" and a non-empty name.  Returns false when there is none.
  */
-static bool
+bool
 split_file_name(const char *base, char **version, char **name)
 {
 	const char *p = base;
@@ -309,10 +265,150 @@ cmp_files_by_name(const void *a, const void *b)
 }
 
 /*
- * Read the migrations directory.  Returns false (after saying why) on an
- * unreadable directory or a malformed file.
+ * node-pg-migrate's markers in SQL migrations: a line that starts (after
+ * blanks) with "--", then blanks or dashes, then "up" or "down" (any case),
+ * blanks and "migration".  The same test as node-pg-migrate's
+ * createMigrationCommentRegex() (src/sqlMigration.ts).
  */
 static bool
+line_is_npm_marker(const char *p, const char *direction)
+{
+	size_t		n = strlen(direction);
+
+	while (*p == ' ' || *p == '\t' || *p == '\r')
+		p++;
+	if (p[0] != '-' || p[1] != '-')
+		return false;
+	p += 2;
+	while (*p == '-' || *p == ' ' || *p == '\t')
+		p++;
+	if (strncasecmp(p, direction, n) != 0)
+		return false;
+	p += n;
+	if (!(*p == ' ' || *p == '\t'))
+		return false;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	return strncasecmp(p, "migration", 9) == 0;
+}
+
+/*
+ * Split a migration's text into its up and down scripts and read its
+ * markers.  dbcore's format: the down script follows a line
+ * "-- migrate:down".  node-pg-migrate's (when there is no such line): the
+ * up script runs from the "-- Up Migration" line to the "-- Down
+ * Migration" line or the end, the down script from the "-- Down Migration"
+ * line to the "-- Up Migration" line or the end, markers included, exactly
+ * the text node-pg-migrate runs.  Only an "-- Up Migration" line makes a
+ * file node-pg-migrate's: without one the whole text is the up script (as
+ * node-pg-migrate runs it too), so a dbcore file whose comments mention a
+ * down migration keeps the checksum it had.
+ */
+static void
+split_scripts(char *text, MigrationFile *mf)
+{
+	char	   *p;
+	char	   *npm_up = NULL;
+	char	   *npm_down = NULL;
+
+	for (p = text; p != NULL && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+	{
+		if (line_is(p, MARK_DOWN))
+		{
+			char	   *after = strchr(p, '\n');
+
+			mf->down = after ? strdup(after + 1) : strdup("");
+			*p = '\0';
+			mf->up = text;
+			return;
+		}
+		if (line_is(p, MARK_NOTX))
+			mf->no_transaction = true;
+		if (npm_up == NULL && line_is_npm_marker(p, "up"))
+			npm_up = p;
+		if (npm_down == NULL && line_is_npm_marker(p, "down"))
+			npm_down = p;
+	}
+	mf->up = text;
+	if (npm_up == NULL)
+		return;
+	if (npm_down != NULL)
+		mf->down = npm_up > npm_down ? xstrndup(npm_down, npm_up - npm_down) : strdup(npm_down);
+	mf->up = npm_up;
+	if (npm_down > npm_up)
+		*npm_down = '\0';
+}
+
+/*
+ * One migration: file "path", named "base" (without ".sql"), its twin
+ * "<base>.down.sql" looked for in "twin_dir" (NULL: none).  Returns false
+ * (after saying why) on a bad file.
+ */
+static bool
+load_file(const char *path, const char *base, const char *twin_dir, MigrationFile *mf)
+{
+	bool		ok = true;
+	bool		read_ok;
+	char	   *text;
+
+	memset(mf, 0, sizeof(*mf));
+	if (!split_file_name(base, &mf->version, &mf->name))
+		return false;
+	mf->path = strdup(path);
+	text = read_file(mf->path, &read_ok);
+	if (!read_ok)
+		return false;
+	split_scripts(text, mf);
+
+	/* Or a .down.sql twin. */
+	if (twin_dir != NULL)
+	{
+		char	   *twin = xmalloc(strlen(twin_dir) + strlen(base) + 11);
+		struct stat st;
+
+		sprintf(twin, "%s/%s.down.sql", twin_dir, base);
+		if (stat(twin, &st) == 0)
+		{
+			if (mf->down != NULL)
+			{
+				errmsg_("migration %s has both a down part and \"%s\"", path, twin);
+				ok = false;
+			}
+			else
+			{
+				mf->down = read_file(twin, &read_ok);
+				if (!read_ok)
+					ok = false;
+			}
+		}
+		free(twin);
+	}
+	if (mf->down != NULL && blank(mf->down))
+	{
+		free(mf->down);
+		mf->down = NULL;
+	}
+	if (blank(mf->up))
+	{
+		errmsg_("migration file \"%s\" has no up script", mf->path);
+		ok = false;
+	}
+	return ok;
+}
+
+static void
+report_bad_name(const char *what, const char *fn, const char *form)
+{
+	errmsg_("migration %s \"%s\" is not %s", what, fn, form);
+	fprintf(stderr, "hint: a version is digit groups joined by \".\", \"_\" or \"-\", such as 0042 or 20250802120130.\n");
+}
+
+/*
+ * Read the migrations directory: files <version>_<name>.sql, and folders
+ * <version>_<name>/ holding a migration.sql (Prisma's layout).  Returns
+ * false (after saying why) on an unreadable directory or a malformed file.
+ */
+bool
 load_migrations(const char *dir, MigrationSet *set)
 {
 	DIR		   *d = opendir(dir);
@@ -332,83 +428,46 @@ load_migrations(const char *dir, MigrationSet *set)
 		const char *fn = de->d_name;
 		size_t		len = strlen(fn);
 		MigrationFile mf;
-		char	   *base;
-		char	   *p;
-		bool		read_ok;
+		char	   *path = xmalloc(strlen(dir) + len + 16);
+		struct stat st;
+		bool		loaded;
 
-		if (fn[0] == '.' || len < 5 || strcmp(fn + len - 4, ".sql") != 0)
-			continue;
-		if (len > 9 && strcmp(fn + len - 9, ".down.sql") == 0)
-			continue;			/* read with its up file */
-
-		memset(&mf, 0, sizeof(mf));
-		base = xstrndup(fn, len - 4);
-		if (!split_file_name(base, &mf.version, &mf.name))
+		if (fn[0] == '.')
 		{
-			errmsg_("migration file name \"%s\" is not <version>_<name>.sql", fn);
-			fprintf(stderr, "hint: a version is digit groups joined by \".\", \"_\" or \"-\", such as 0042 or 20250802120130.\n");
+			free(path);
+			continue;
+		}
+		sprintf(path, "%s/%s/migration.sql", dir, fn);
+		if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
+		{
+			/* Prisma: <version>_<name>/migration.sql, no down script. */
+			loaded = load_file(path, fn, NULL, &mf);
+			if (!loaded && mf.version == NULL)
+				report_bad_name("folder", fn, "<version>_<name>/migration.sql");
+		}
+		else if (len >= 5 && strcmp(fn + len - 4, ".sql") == 0 &&
+				 !(len > 9 && strcmp(fn + len - 9, ".down.sql") == 0))
+		{
+			char	   *base = xstrndup(fn, len - 4);
+
+			sprintf(path, "%s/%s", dir, fn);
+			loaded = load_file(path, base, dir, &mf);
+			if (!loaded && mf.version == NULL)
+				report_bad_name("file name", fn, "<version>_<name>.sql");
 			free(base);
+		}
+		else
+		{
+			/* Other files, and .down.sql twins (read with their up file). */
+			free(path);
+			continue;
+		}
+		free(path);
+		if (!loaded)
+		{
 			ok = false;
 			continue;
 		}
-		mf.path = xmalloc(strlen(dir) + len + 2);
-		sprintf(mf.path, "%s/%s", dir, fn);
-		mf.up = read_file(mf.path, &read_ok);
-		if (!read_ok)
-		{
-			ok = false;
-			continue;
-		}
-
-		/* Markers: a down part after "-- migrate:down", no-transaction. */
-		for (p = mf.up; p != NULL && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
-		{
-			if (line_is(p, MARK_DOWN))
-			{
-				char	   *after = strchr(p, '\n');
-
-				mf.down = after ? strdup(after + 1) : strdup("");
-				*p = '\0';
-				break;
-			}
-			if (line_is(p, MARK_NOTX))
-				mf.no_transaction = true;
-		}
-
-		/* Or a .down.sql twin. */
-		{
-			char	   *twin = xmalloc(strlen(dir) + strlen(base) + 11);
-			struct stat st;
-
-			sprintf(twin, "%s/%s.down.sql", dir, base);
-			if (stat(twin, &st) == 0)
-			{
-				if (mf.down != NULL)
-				{
-					errmsg_("migration %s has both a \"%s\" part and \"%s\"", fn, MARK_DOWN, twin);
-					ok = false;
-				}
-				else
-				{
-					mf.down = read_file(twin, &read_ok);
-					if (!read_ok)
-						ok = false;
-				}
-			}
-			free(twin);
-		}
-		if (mf.down != NULL && blank(mf.down))
-		{
-			free(mf.down);
-			mf.down = NULL;
-		}
-		if (blank(mf.up))
-		{
-			errmsg_("migration file \"%s\" has no up script", mf.path);
-			ok = false;
-		}
-		free(base);
-
 		if (set->n == cap)
 		{
 			cap *= 2;
@@ -426,10 +485,10 @@ load_migrations(const char *dir, MigrationSet *set)
  * ----------------------------------------------------------------------
  */
 
-static PGconn *conn = NULL;
+PGconn	   *conn = NULL;
 
 /* Print a failed result's message, detail and hint. */
-static void
+void
 report_result(PGresult *res, const char *context)
 {
 	const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
@@ -452,7 +511,7 @@ report_result(PGresult *res, const char *context)
 		fprintf(stderr, "hint: %s\n", hint);
 }
 
-static bool
+bool
 sqlstate_is(PGresult *res, const char *code)
 {
 	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
@@ -460,7 +519,7 @@ sqlstate_is(PGresult *res, const char *code)
 	return state != NULL && strcmp(state, code) == 0;
 }
 
-static PGresult *
+PGresult *
 exec_params(const char *sql, int n, const char *const *params)
 {
 	return PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
@@ -727,6 +786,7 @@ typedef struct Options
 	bool		dry_run;
 	bool		out_of_order;
 	int			wait_seconds;
+	bool		dir_given;		/* -D was given */
 } Options;
 
 /*
@@ -957,7 +1017,7 @@ cmd_down(const Options *opt, long n)
 {
 	PGresult   *res = PQexec(conn,
 							 "SELECT version, name, has_down FROM dbcore.migration_status()"
-							 " WHERE state = 'applied'"
+							 " WHERE state IN ('applied', 'imported')"
 							 " ORDER BY dbcore.migration_version_key(version) DESC");
 	int			i;
 
@@ -1023,7 +1083,7 @@ cmd_status(const MigrationSet *set)
 		"                               pg_catalog.unnest($3::pg_catalog.text[])) AS f(version, name))"
 		" SELECT coalesce(v.version, s.version),"
 		"        coalesce(s.name, f.name, ''),"
-		"        CASE WHEN s.state IN ('applied', 'in_progress', 'baseline') THEN s.state"
+		"        CASE WHEN s.state IN ('applied', 'in_progress', 'baseline', 'imported') THEN s.state"
 		"             WHEN v.status = 'baseline' THEN 'baseline'"
 		"             WHEN v.status = 'missing' THEN 'pending (out of order)'"
 		"             WHEN s.state IS NOT NULL THEN s.state || ', pending'"
@@ -1086,7 +1146,8 @@ cmd_verify(const MigrationSet *set)
 
 		if (strcmp(status, "pending") == 0)
 			pending++;
-		else if (strcmp(status, "ok") != 0 && strcmp(status, "baseline") != 0)
+		else if (strcmp(status, "ok") != 0 && strcmp(status, "baseline") != 0 &&
+				 strcmp(status, "imported") != 0)
 		{
 			printf("%-11s %s %s: %s\n", status, PQgetvalue(res, i, 0),
 				   PQgetvalue(res, i, 1), PQgetvalue(res, i, 3));
@@ -1200,7 +1261,10 @@ usage(FILE *out)
 			"  verify                 compare the files with the ledger (exit 3 on drift)\n"
 			"  create NAME            write an empty migration file <timestamp>_NAME.sql\n"
 			"  baseline VERSION       adopt an existing database: VERSION and older count as applied\n"
-			"  repair VERSION         clear a crashed non-transactional migration\n\n"
+			"  repair VERSION         clear a crashed non-transactional migration\n"
+			"  import --from TOOL     record the migrations another tool applied (TOOL:\n"
+			"                         node-pg-migrate, prisma, flyway, or migrations-table:\n"
+			"                         a table of names and applied_at), running nothing\n\n"
 			"Options:\n"
 			"  -d, --dbname=CONNINFO  database name or connection string (default: $DATABASE_URL,\n"
 			"                         else libpq's PG* environment variables)\n"
@@ -1210,6 +1274,9 @@ usage(FILE *out)
 			"      --wait=SECONDS     how long up waits for another session's unfinished\n"
 			"                         non-transactional migration (default 60); not at all\n"
 			"                         when the session that began it has ended\n"
+			"      --from=TOOL        import: the tool whose history to import\n"
+			"      --table=NAME       import: its history table (default: pgmigrations,\n"
+			"                         _prisma_migrations, flyway_schema_history, migrations)\n"
 			"  -q, --quiet            print errors only\n"
 			"  -V, --version          print the version and exit\n"
 			"  -h, --help             show this help and exit\n\n"
@@ -1238,12 +1305,16 @@ main(int argc, char **argv)
 		{"to", required_argument, NULL, 't'},
 		{"allow-out-of-order", no_argument, NULL, 'o'},
 		{"wait", required_argument, NULL, 'w'},
+		{"from", required_argument, NULL, 'f'},
+		{"table", required_argument, NULL, 'T'},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}
 	};
-	Options		opt = {NULL, "migrations", false, false, 60};
+	Options		opt = {NULL, "migrations", false, false, 60, false};
 	const char *to = NULL;
+	const char *from = NULL;
+	const char *table = NULL;
 	const char *cmd;
 	MigrationSet set = {NULL, 0};
 	int			c;
@@ -1259,6 +1330,13 @@ main(int argc, char **argv)
 				break;
 			case 'D':
 				opt.dir = optarg;
+				opt.dir_given = true;
+				break;
+			case 'f':
+				from = optarg;
+				break;
+			case 'T':
+				table = optarg;
 				break;
 			case 'n':
 				opt.dry_run = true;
@@ -1306,8 +1384,31 @@ main(int argc, char **argv)
 	if (opt.dbname == NULL && getenv("DATABASE_URL") != NULL && getenv("DATABASE_URL")[0] != '\0')
 		opt.dbname = getenv("DATABASE_URL");
 
+	if ((from != NULL || table != NULL) && strcmp(cmd, "import") != 0)
+	{
+		errmsg_("--from and --table work with import only");
+		return EXIT_USAGE;
+	}
+
 	/* Check the command line fully before touching anything. */
-	if (strcmp(cmd, "create") == 0)
+	if (strcmp(cmd, "import") == 0)
+	{
+		struct stat st;
+
+		if (nargs != 0 || to != NULL || from == NULL)
+		{
+			errmsg_("import takes --from TOOL and no arguments");
+			fprintf(stderr, "hint: %s import --from node-pg-migrate|prisma|flyway|migrations-table [--table NAME]\n", PROGNAME);
+			return EXIT_USAGE;
+		}
+		if ((rc = connect_db(opt.dbname)) != EXIT_OK)
+			return rc;
+		/* The default directory is read only when it exists. */
+		rc = cmd_import(from, table,
+						opt.dir_given || stat(opt.dir, &st) == 0 ? opt.dir : NULL,
+						opt.dry_run);
+	}
+	else if (strcmp(cmd, "create") == 0)
 	{
 		if (nargs != 1)
 		{
