@@ -590,6 +590,12 @@ _citus_node_start() {
         -E UTF8 --locale="$locale" --no-sync >"$dir/initdb.log" 2>&1 ||
         { tail -n 30 "$dir/initdb.log" >&2; return 1; }
 
+    # Servers that vet logical decoding plugins (output_plugin_libraries,
+    # PostgreSQL 18.6) must accept Citus's own: shard splits decode with it.
+    local plugins=''
+    if grep -q '^#*output_plugin_libraries' "$data/postgresql.conf"; then
+        plugins="output_plugin_libraries = 'pgoutput, test_decoding, citus'"
+    fi
     port="$(_citus_free_port)"
     for attempt in 1 2 3 4 5; do
         cat >>"$data/postgresql.conf" <<CONF
@@ -606,6 +612,7 @@ max_worker_processes = 32
 wal_level = logical
 max_wal_senders = 20
 max_replication_slots = 20
+$plugins
 fsync = off
 synchronous_commit = off
 full_page_writes = off
