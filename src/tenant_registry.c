@@ -84,27 +84,39 @@ check_spi(int ret, int expected)
  * ----------------------------------------------------------------
  */
 
+/* The client column of relid in the registry, or NULL (inside SPI). */
+static char *
+registry_lookup(const DbcoreRegistry *reg, Oid relid)
+{
+	Oid			argtypes[1] = {REGCLASSOID};
+	Datum		values[1];
+
+	values[0] = ObjectIdGetDatum(relid);
+	/* not read-only: see what this command did just before */
+	check_spi(SPI_execute_with_args(psprintf("SELECT r.column_name::pg_catalog.text FROM %s.%s r"
+											 " WHERE r.tbl OPERATOR(pg_catalog.=) $1",
+											 reg->nspname, REGISTRY_TABLE),
+									1, argtypes, values, NULL, false, 1),
+			  SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		return NULL;
+	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+}
+
 char *
 dbcore_registry_column(const DbcoreRegistry *reg, Oid relid)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	DbcoreIdentity saved;
-	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1];
+	char	   *col;
 	char	   *result = NULL;
 
 	if (!OidIsValid(relid))
 		return NULL;
-	values[0] = ObjectIdGetDatum(relid);
 	registry_enter(reg, &saved);
-	check_spi(SPI_execute_with_args(psprintf("SELECT column_name::pg_catalog.text FROM %s.%s"
-											 " WHERE tbl OPERATOR(pg_catalog.=) $1::pg_catalog.oid::pg_catalog.regclass",
-											 reg->nspname, REGISTRY_TABLE),
-									1, argtypes, values, NULL, true, 1),
-			  SPI_OK_SELECT);
-	if (SPI_processed > 0)
-		result = MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[0],
-													   SPI_tuptable->tupdesc, 1));
+	col = registry_lookup(reg, relid);
+	if (col != NULL)
+		result = MemoryContextStrdup(cxt, col);
 	registry_leave(&saved);
 	return result;
 }
@@ -267,17 +279,10 @@ registry_add(const DbcoreRegistry *reg, Oid relid, const char *colname, Oid root
 		nulls[2] = 'n';
 
 	/* A table is scoped by one column; changing it means disabling first. */
-	check_spi(SPI_execute_with_args(psprintf("SELECT r.column_name::pg_catalog.text FROM %s.%s r"
-											 " WHERE r.tbl OPERATOR(pg_catalog.=) $1",
-											 reg->nspname, REGISTRY_TABLE),
-									1, argtypes, values, nulls, false, 1),
-			  SPI_OK_SELECT);
-	if (SPI_processed > 0)
 	{
-		char	   *registered = SPI_getvalue(SPI_tuptable->vals[0],
-											  SPI_tuptable->tupdesc, 1);
+		char	   *registered = registry_lookup(reg, relid);
 
-		if (strcmp(registered, colname) != 0)
+		if (registered != NULL && strcmp(registered, colname) != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("table \"%s\" is already tenant-scoped by column \"%s\"",
