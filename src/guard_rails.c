@@ -49,6 +49,7 @@
 #include "utils/rel.h"
 #include "utils/syscache.h"
 
+#include "citus.h"
 #include "common.h"
 #include "compat.h"
 #include "ddl_risks.h"
@@ -382,6 +383,8 @@ dbcore_tenant_ddl_start(PG_FUNCTION_ARGS)
 
 			/* registry reads as its owner; the judging as the caller */
 			dbcore_refuse_ddl_risks((List *) risks, &reg);
+			if (frame->check)
+				dbcore_citus_refuse_shard_weakening(parsetree, &reg);
 			foreach(lc, attach)
 				prepare_attach(reg.nspoid, linitial_oid((List *) lfirst(lc)),
 							   lsecond_oid((List *) lfirst(lc)));
@@ -417,6 +420,9 @@ dbcore_tenant_ddl_end(PG_FUNCTION_ARGS)
 	require_event_trigger(fcinfo, "dbcore.tenant_ddl_end()");
 	if (in_guard_rails || creating_extension)
 		PG_RETURN_VOID();
+
+	/* Citus copies dbcore's restrictive policy as a permissive one. */
+	dbcore_citus_policy_created(((EventTriggerData *) fcinfo->context)->parsetree);
 
 	if (ddl_frames != NIL)
 	{

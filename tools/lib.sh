@@ -477,6 +477,29 @@ cluster_running() {
     "$(pg_bin pg_isready)" -q -h "$PGHOST" -p "$PGPORT" >/dev/null 2>&1
 }
 
+# dbcore_parse_pg_prove LOG: pg_prove's (TAP::Harness) summary in LOG ->
+# "passed failed", or nothing when there is none.  Tests that were
+# planned but never ran (the file died half-way) count as failed.
+dbcore_parse_pg_prove() {
+    awk '
+        /^Files=[0-9]+, Tests=[0-9]+/ { split($2, a, "="); sub(/,$/, "", a[2]); ran = a[2]; seen = 1 }
+        /\(Wstat: [0-9]+.* Tests: [0-9]+ Failed: [0-9]+\)/ {
+            match($0, /Failed: [0-9]+/); failed_run += substr($0, RSTART + 8, RLENGTH - 8) }
+        /Failed [0-9]+\/[0-9]+ subtests/ {
+            match($0, /Failed [0-9]+\//); failed_all += substr($0, RSTART + 7, RLENGTH - 8) }
+        /^Result: FAIL/ { fail = 1 }
+        END {
+            if (!seen) exit
+            p = ran - failed_run; if (p < 0) p = 0
+            f = failed_all > failed_run ? failed_all : failed_run
+            # A failing file without failed assertions (bad exit status, no
+            # plan) still counts as one failure.
+            if (fail && f == 0) f = 1
+            print p + 0, f + 0
+        }' "$1"
+}
+
+
 # --------------------------------------------------------------------------
 # Citus clusters: a coordinator and workers on this machine
 # --------------------------------------------------------------------------

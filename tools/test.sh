@@ -138,27 +138,6 @@ parse_pg_regress() {
         END { if (seen) print p + 0, f + 0 }' "$1"
 }
 
-# pg_prove (TAP::Harness) summary -> "passed failed" or "".  Tests that were
-# planned but never ran (the file died half-way) count as failed.
-parse_pg_prove() {
-    awk '
-        /^Files=[0-9]+, Tests=[0-9]+/ { split($2, a, "="); sub(/,$/, "", a[2]); ran = a[2]; seen = 1 }
-        /\(Wstat: [0-9]+.* Tests: [0-9]+ Failed: [0-9]+\)/ {
-            match($0, /Failed: [0-9]+/); failed_run += substr($0, RSTART + 8, RLENGTH - 8) }
-        /Failed [0-9]+\/[0-9]+ subtests/ {
-            match($0, /Failed [0-9]+\//); failed_all += substr($0, RSTART + 7, RLENGTH - 8) }
-        /^Result: FAIL/ { fail = 1 }
-        END {
-            if (!seen) exit
-            p = ran - failed_run; if (p < 0) p = 0
-            f = failed_all > failed_run ? failed_all : failed_run
-            # A failing file without failed assertions (bad exit status, no
-            # plan) still counts as one failure.
-            if (fail && f == 0) f = 1
-            print p + 0, f + 0
-        }' "$1"
-}
-
 show_file() {   # show_file FILE [MAXLINES]
     local file="$1" max="${2:-400}" n
     [[ -s "$file" ]] || return 0
@@ -218,7 +197,7 @@ stage_pgtap() {
         return 0
     fi
     run_logged "$log" pg_prove --psql-bin "$PSQL" -d dbcore_tap --failures --comments "${files[@]}" || rc=$?
-    counts="$(parse_pg_prove "$log")"
+    counts="$(dbcore_parse_pg_prove "$log")"
     [[ -n "$counts" ]] || counts="0 1"
     read -r p f <<<"$counts"
     if [[ $rc -ne 0 && $f -eq 0 ]]; then f=1; fi
