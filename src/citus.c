@@ -46,11 +46,13 @@
 #include "access/table.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_policy.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
 #include "nodes/parsenodes.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -59,6 +61,7 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 
 #include "citus.h"
 #include "common.h"
@@ -575,4 +578,77 @@ dbcore_citus_refuse_shard_truncate(Node *parsetree)
 					 errdetail("TRUNCATE ignores row level security and would remove the rows of every client."),
 					 errhint("Remove the current client's rows with DELETE, or run TRUNCATE as a superuser or a role with BYPASSRLS.")));
 	}
+}
+
+/*
+ * COPY table TO of a distributed table under row level security becomes
+ * COPY (SELECT ... FROM ONLY table) TO: what PostgreSQL itself does with
+ * such a table on one node.  Citus would copy the rows over connections of
+ * its own that miss the transaction's SET LOCAL settings, the client scope
+ * among them, unless an earlier statement had opened them; a query runs on
+ * the transaction's connections.  Returns the statement to run.
+ */
+Node *
+dbcore_citus_copy_to_query(Node *parsetree)
+{
+	CopyStmt   *stmt;
+	CopyStmt   *result;
+	SelectStmt *select;
+	RangeVar   *from;
+	Oid			relid;
+	HeapTuple	tuple;
+	bool		rls;
+	ListCell   *lc;
+
+	if (!citus_loaded || !IsA(parsetree, CopyStmt))
+		return parsetree;
+	stmt = (CopyStmt *) parsetree;
+	if (stmt->is_from || stmt->relation == NULL)
+		return parsetree;
+	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+	if (!OidIsValid(relid))
+		return parsetree;
+	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tuple))
+		return parsetree;
+	rls = ((Form_pg_class) GETSTRUCT(tuple))->relrowsecurity;
+	ReleaseSysCache(tuple);
+	if (!rls || !dbcore_citus_has_shards(relid))
+		return parsetree;
+
+	select = makeNode(SelectStmt);
+	if (stmt->attlist == NIL)
+	{
+		ColumnRef  *star = makeNode(ColumnRef);
+		ResTarget  *target = makeNode(ResTarget);
+
+		star->fields = list_make1(makeNode(A_Star));
+		star->location = -1;
+		target->val = (Node *) star;
+		target->location = -1;
+		select->targetList = list_make1(target);
+	}
+	else
+	{
+		foreach(lc, stmt->attlist)
+		{
+			ColumnRef  *col = makeNode(ColumnRef);
+			ResTarget  *target = makeNode(ResTarget);
+
+			col->fields = list_make1(makeString(pstrdup(strVal(lfirst(lc)))));
+			col->location = -1;
+			target->val = (Node *) col;
+			target->location = -1;
+			select->targetList = lappend(select->targetList, target);
+		}
+	}
+	from = copyObject(stmt->relation);
+	from->inh = false;			/* COPY table TO copies that table only */
+	select->fromClause = list_make1(from);
+
+	result = copyObject(stmt);
+	result->relation = NULL;
+	result->attlist = NIL;
+	result->query = (Node *) select;
+	return (Node *) result;
 }

@@ -75,4 +75,11 @@ extern void dbcore_citus_refuse_shard_weakening(Node *parsetree,
  */
 extern void dbcore_citus_refuse_shard_truncate(Node *parsetree);
 
+/*
+ * Before a COPY: COPY table TO of a distributed table under row level
+ * security, as COPY (SELECT ...) TO, which runs with the client scope on
+ * the workers.  Returns the statement to run (parsetree if unchanged).
+ */
+extern Node *dbcore_citus_copy_to_query(Node *parsetree);
+
 #endif							/* DBCORE_CITUS_H */

@@ -554,7 +554,8 @@ run_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTr
  * On Citus (the only place this hook is installed): SET LOCAL
  * dbcore.client_id (and RESET) runs with Citus forwarding it; before any
  * other command but transaction control, the workers get the scope in force
- * if they may lack it.  TRUNCATE of a shard is judged by citus.c.
+ * if they may lack it.  TRUNCATE of a shard is judged, and COPY of a
+ * distributed table rewritten, by citus.c.
  */
 static void
 client_scope_process_utility(PlannedStmt *pstmt, const char *queryString,
@@ -575,6 +576,17 @@ client_scope_process_utility(PlannedStmt *pstmt, const char *queryString,
 		return;
 	}
 	dbcore_citus_refuse_shard_truncate(parsetree);
+	if (IsA(parsetree, CopyStmt))
+	{
+		Node	   *copy = dbcore_citus_copy_to_query(parsetree);
+
+		if (copy != parsetree)
+		{
+			pstmt = copyObject(pstmt);
+			pstmt->utilityStmt = copy;
+			readOnlyTree = false;
+		}
+	}
 	if (!IsA(parsetree, TransactionStmt))
 		forward_scope_if_needed();
 	run_process_utility(pstmt, queryString, readOnlyTree, context, params,

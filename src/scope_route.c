@@ -114,9 +114,57 @@ constant_qual(Node *qual, Const *con)
 	return (Expr *) result;
 }
 
-/* Add the constant comparison to a table read under dbcore's policy. */
+/*
+ * Does the query's own WHERE clause already compare the client column of
+ * range table entry rti with a constant or a parameter (at its top level)?
+ * Citus routes by that itself; adding the current client to it would only
+ * add a contradiction when the application names another client, and Citus
+ * fails on those in modifying CTEs ("could not find valid entry for shard
+ * 0").  The workers' policies still apply.
+ */
+static bool
+names_client(Query *query, Index rti, const Var *var)
+{
+	Node	   *quals = query->jointree ? query->jointree->quals : NULL;
+	List	   *conjuncts;
+	ListCell   *lc;
+
+	if (quals == NULL)
+		return false;
+	conjuncts = (IsA(quals, BoolExpr) && ((BoolExpr *) quals)->boolop == AND_EXPR)
+		? ((BoolExpr *) quals)->args : list_make1(quals);
+	foreach(lc, conjuncts)
+	{
+		OpExpr	   *op = (OpExpr *) lfirst(lc);
+		Node	   *left;
+		Node	   *right;
+		Node	   *other;
+		Var		   *v;
+
+		if (!IsA(op, OpExpr) || list_length(op->args) != 2)
+			continue;
+		left = linitial(op->args);
+		right = lsecond(op->args);
+		v = (Var *) (IsA(left, Var) ? left : right);
+		other = IsA(left, Var) ? right : left;
+		if (!IsA(v, Var) || v->varno != (int) rti || v->varlevelsup != 0 ||
+			v->varattno != var->varattno ||
+			(!IsA(other, Const) && !IsA(other, Param)) ||
+			op->opno != lookup_type_cache(var->vartype, TYPECACHE_EQ_OPR)->eq_opr)
+			continue;
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Add the constant comparison for a table read under dbcore's policy: among
+ * its security quals; for the target of an UPDATE or DELETE (never on the
+ * nullable side of a join), to the WHERE clause, where Citus also copes
+ * with a contradiction (a WHERE client_id naming another client: no shard).
+ */
 static void
-route_rte(RangeTblEntry *rte, Index rti, RouteContext *ctx)
+route_rte(Query *query, RangeTblEntry *rte, Index rti, RouteContext *ctx)
 {
 	ListCell   *lc;
 
@@ -124,15 +172,23 @@ route_rte(RangeTblEntry *rte, Index rti, RouteContext *ctx)
 	{
 		Var		   *var;
 		Const	   *con;
+		Expr	   *qual;
 
-		if (match_client_qual((Node *) lfirst(lc), rti, &var, &con))
+		if (!match_client_qual((Node *) lfirst(lc), rti, &var, &con))
+			continue;
+		if (names_client(query, rti, var))
+			return;
+		qual = constant_qual((Node *) lfirst(lc), con);
+		if ((query->commandType == CMD_UPDATE || query->commandType == CMD_DELETE) &&
+			rti == (Index) query->resultRelation)
+			query->jointree->quals = make_and_qual(query->jointree->quals, (Node *) qual);
+		else
 		{
 			/* first, as the cheapest; the policy's own quals stay */
-			rte->securityQuals = lcons(constant_qual((Node *) lfirst(lc), con),
-									   rte->securityQuals);
-			ctx->routed = true;
-			return;
+			rte->securityQuals = lcons(qual, rte->securityQuals);
 		}
+		ctx->routed = true;
+		return;
 	}
 }
 
@@ -207,7 +263,7 @@ route_walker(Node *node, RouteContext *ctx)
 
 			rti++;
 			if (rte->rtekind == RTE_RELATION && rte->securityQuals != NIL)
-				route_rte(rte, rti, ctx);
+				route_rte(query, rte, rti, ctx);
 		}
 		route_insert(query, ctx);
 		return query_tree_walker(query, route_walker, (void *) ctx, 0);

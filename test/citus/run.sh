@@ -11,7 +11,7 @@
 # pg_prove, on the coordinator, in order.  Before the files from
 # 07_new_worker.sql on, a third worker is started and added to the cluster.
 # Test files get psql variables with each node's port (coord_port, w1_port,
-# w2_port, w3_port once it exists).  Prints pg_prove's report and, last,
+# w2_port, w3_port once it exists) and the path of psql (psql_bin).  Prints pg_prove's report and, last,
 # "N passed, N failed".
 set -euo pipefail
 
@@ -35,9 +35,11 @@ node_sets() {
     for node in $(citus_nodes); do
         printf -- '--set\n%s_port=%s\n' "$node" "$(citus_node_port "$node")"
     done
+    printf -- '--set\npsql_bin=%s\n' "$psql_bin"
 }
 
 "$psql_bin" -X -q -v ON_ERROR_STOP=1 -f "$here/setup.sql" >/dev/null
+# (a test runs psql on the coordinator's machine, as the server's OS user)
 
 wanted=("$@")
 files=()

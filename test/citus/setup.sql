@@ -98,3 +98,39 @@ EXCEPTION WHEN OTHERS THEN
     RETURN 'ERROR ' || SQLSTATE || ': ' || SQLERRM;
 END;
 $$;
+
+-- The value of a query (its first column of its first row, as text), run
+-- with EXECUTE: a pgTAP assertion around a query on a distributed table
+-- would otherwise be sent to the worker whole, with the query.
+CREATE FUNCTION citus_test.q(query text)
+RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    result text;
+BEGIN
+    EXECUTE query INTO result;
+    RETURN result;
+END;
+$$;
+
+-- EXPLAIN (COSTS OFF) of a query, one text, run as the current role.
+CREATE FUNCTION citus_test.plan_of(query text)
+RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    line text;
+    result text := '';
+BEGIN
+    FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || query LOOP
+        result := result || line || E'\n';
+    END LOOP;
+    RETURN result;
+END;
+$$;
+
+-- The number of tasks Citus plans for a query.
+CREATE FUNCTION citus_test.task_count(query text)
+RETURNS int
+LANGUAGE sql AS $$
+SELECT (regexp_match(citus_test.plan_of(query), 'Task Count: (\d+)'))[1]::int
+$$;
