@@ -47,7 +47,7 @@ COMMIT;
 BEGIN;
 SELECT throws_ok($$SELECT count(*) FROM s2_items$$, '42501', 'no client scope is set',
                  'the next transaction has no scope on any node');
-ROLLBACK;
+COMMIT;
 
 -- SET LOCAL dbcore.client_id, as an application or a pooler would.
 BEGIN;
@@ -109,7 +109,7 @@ SELECT set_config('dbcore.client_id', '', true) IS NOT NULL AS set \gset
 RELEASE SAVEPOINT s;
 SELECT throws_ok($$SELECT count(*) FROM s2_items$$, '42501', 'no client scope is set',
                  'a cleared scope is cleared on every worker');
-ROLLBACK;
+COMMIT;
 
 -- No scope at all.
 BEGIN;
@@ -117,7 +117,7 @@ SELECT throws_ok($$SELECT count(*) FROM s2_items$$, '42501', 'no client scope is
                  'no scope: the workers refuse the query');
 SELECT throws_ok($$UPDATE s2_items SET v = 'x'$$, '42501', 'no client scope is set',
                  'and the update');
-ROLLBACK;
+COMMIT;
 
 -- Forged and expired tokens: refused by the coordinator, and by a worker
 -- reached directly.

@@ -133,7 +133,7 @@ SET ROLE app;
 BEGIN;
 SELECT throws_ok('EXECUTE s3_count', '42501', 'no client scope is set',
                  'the prepared statement without a scope is refused');
-ROLLBACK;
+COMMIT;
 DEALLOCATE ALL;
 RESET ROLE;
 

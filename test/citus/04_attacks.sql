@@ -146,13 +146,13 @@ SELECT throws_ok(format($$SELECT dbcore.set_client_token(%L)$$,
                         'v1.x''; SET LOCAL dbcore.client_id TO ''' || :'b'),
                  '22023', 'malformed client token', 'SQL in a token is a bad token, not a command');
 SELECT is(dbcore.current_client_id(), :'a'::uuid, 'the scope is still A''s');
-ROLLBACK;
+COMMIT;
 RESET ROLE;
 BEGIN;
 SELECT dbcore.set_client(format('%s''; RESET dbcore.client_id; SELECT ''', :'b'));
 SELECT is(current_setting('dbcore.client_id'), format('%s''; RESET dbcore.client_id; SELECT ''', :'b'),
           'set_client() of a text with quotes and commands sets exactly that text');
-ROLLBACK;
+COMMIT;
 
 -- COPY, as the application runs it (psql as app, through the server's
 -- COPY FROM PROGRAM): COPY TO shows A's rows; COPY FROM skips row level
