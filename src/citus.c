@@ -65,6 +65,7 @@
 
 #include "citus.h"
 #include "common.h"
+#include "compat.h"
 
 #define CITUS_PROPAGATE_GUC		"citus.propagate_set_commands"
 #define CITUS_INTERNAL_APPNAME	"citus_internal gpid="
@@ -565,7 +566,7 @@ dbcore_citus_refuse_shard_truncate(Node *parsetree)
 		!OidIsValid(extoid = get_extension_oid("dbcore", true)))
 		return;
 	stmt = (TruncateStmt *) parsetree;
-	nspoid = get_extension_schema(extoid);
+	nspoid = dbcore_compat_extension_schema(extoid);
 	foreach(lc, stmt->relations)
 	{
 		Oid			relid = RangeVarGetRelid((RangeVar *) lfirst(lc), NoLock, true);
