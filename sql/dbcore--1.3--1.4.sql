@@ -269,7 +269,7 @@ BEGIN
                   DETAIL = 'Tenant scoping applies to tables and partitioned tables.';
     END IF;
     IF NOT pg_catalog.pg_has_role(rel.relowner, 'USAGE') THEN
-        RAISE EXCEPTION 'must be owner of table "%"', rel.relname
+        RAISE EXCEPTION 'must be owner of table %', rel.relname
             USING ERRCODE = 'insufficient_privilege',
                   HINT = 'Call dbcore.enable_tenant_scoping() as the table''s owner.';
     END IF;
