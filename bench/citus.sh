@@ -22,9 +22,10 @@
 # BEGIN; the client (set_client, or computing the id for plain); the
 # statement; END, for a random tenant.  PGB_ROUNDS rounds of PGB_TIME
 # seconds per workload and variant, in alternating order.  The report gives
-# median TPS, the median of the per-round ratios dbcore / plain, and whether
-# dbcore met its target: at least TARGET (0.9) of the hand-written form's
-# throughput.  Every statement ends in \gset, which fails the transaction
+# median TPS and server CPU time per transaction (all nodes), the medians of
+# the per-round ratios, and whether dbcore met its target: at least TARGET
+# (0.9) of the hand-written form's throughput, judged on CPU time per
+# transaction (TPS on a shared machine moves with its other load).  Every statement ends in \gset, which fails the transaction
 # unless exactly one row comes back, and the run stops on any failed
 # transaction.
 #
@@ -112,15 +113,57 @@ say "Citus $(psql_run -At -c "SELECT extversion FROM pg_extension WHERE extname 
 psql_run -v rows="$ROWS" -f "$BENCH_DIR/setup.sql" >/dev/null
 ok "loaded"
 
-pgbench_run() {   # pgbench_run WORKLOAD VARIANT SECONDS: sets PB_TPS
-    local out="$WORK/pgbench-$1-$2.out" failed
+# Server CPU time, as in bench/tenant.sh but over every node: the CPU time
+# of the postmasters' children that have exited (cutime + cstime of
+# /proc/PID/stat), i.e. of the pgbench connections on the coordinator and
+# of the connections Citus opened for them on the workers, which end with
+# them.  Far less sensitive to the machine's other load than TPS.
+PM_PIDS=()
+for node in $(citus_nodes); do
+    PM_PIDS+=("$(head -n 1 "$DBCORE_CITUS_BASE/$node/data/postmaster.pid")")
+done
+CLK_TCK="$(getconf CLK_TCK)"
+cluster_child_ticks() {
+    local pid sum=0 t
+    for pid in "${PM_PIDS[@]}"; do
+        t="$(awk '{ print $16 + $17 }' "/proc/$pid/stat")"
+        sum=$((sum + t))
+    done
+    echo "$sum"
+}
+# Wait until no connection of bench_app is left on any node (pgbench's, and
+# those Citus opened for them), so that their CPU time has been counted.
+cluster_settle() {
+    local i n node c
+    for ((i = 0; i < 200; i++)); do
+        n=0
+        for node in $(citus_nodes); do
+            # (Citus connects to the workers as the coordinator session's user)
+            c="$(citus_psql "$node" -X -At -c "SELECT count(*) FROM pg_stat_activity
+                  WHERE backend_type = 'client backend' AND usename = 'bench_app'" 2>/dev/null || echo 1)"
+            n=$((n + c))
+        done
+        [[ $n -eq 0 ]] && return 0
+        sleep 0.05
+    done
+    warn "connections did not end: CPU time may be undercounted"
+}
+
+pgbench_run() {   # pgbench_run WORKLOAD VARIANT SECONDS: sets PB_TPS PB_CPU_US
+    local out="$WORK/pgbench-$1-$2.out" failed t0 t1 xacts
+    cluster_settle
+    t0="$(cluster_child_ticks)"
     "$PGBENCH" -n -M prepared -c "$CLIENTS" -j "$JOBS" -T "$3" -U bench_app \
         -D rows="$ROWS" -f "$BENCH_DIR/$1-$2.pgbench" "$PGDATABASE" >"$out" 2>&1 &
     wait $! || { tail -n 20 "$out" >&2; die "pgbench $1-$2 failed"; }
+    cluster_settle
+    t1="$(cluster_child_ticks)"
     PB_TPS="$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' "$out")"
+    xacts="$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$out")"
     failed="$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$out")"
-    [[ -n "$PB_TPS" ]] || { cat "$out" >&2; die "could not read pgbench $1-$2's output"; }
+    [[ -n "$PB_TPS" && -n "$xacts" && "$xacts" -gt 0 ]] || { cat "$out" >&2; die "could not read pgbench $1-$2's output"; }
     [[ "${failed:-0}" == 0 ]] || { cat "$out" >&2; die "pgbench $1-$2: $failed failed transactions"; }
+    PB_CPU_US="$(awk -v t="$((t1 - t0))" -v hz="$CLK_TCK" -v n="$xacts" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }')"
 }
 
 say "warm-up"
@@ -135,8 +178,8 @@ for ((r = 1; r <= PGB_ROUNDS; r++)); do
         for ((p = 0; p < ${#VARIANTS[@]}; p++)); do
             v="${VARIANTS[$(((p + r) % ${#VARIANTS[@]}))]}"
             pgbench_run "$w" "$v" "$PGB_TIME"
-            printf '%s\t%s\t%s\t%s\n' "$r" "$w" "$v" "$PB_TPS" >>"$WORK/tps.tsv"
-            printf '   round %s/%s  %-7s %-7s %8.0f tps\n' "$r" "$PGB_ROUNDS" "$w" "$v" "$PB_TPS"
+            printf '%s\t%s\t%s\t%s\t%s\n' "$r" "$w" "$v" "$PB_TPS" "$PB_CPU_US" >>"$WORK/tps.tsv"
+            printf '   round %s/%s  %-7s %-7s %8.0f tps  %7.1f µs CPU/txn (all nodes)\n' "$r" "$PGB_ROUNDS" "$w" "$v" "$PB_TPS" "$PB_CPU_US"
         done
     done
 done
@@ -153,7 +196,7 @@ ROLLBACK;
 SQL
 )" || die "a statement of the dbcore variant ran on more than one shard"
 
-psql_run -c "CREATE TABLE bench.tps_run (round int, workload text, variant text, tps float8)" \
+psql_run -c "CREATE TABLE bench.tps_run (round int, workload text, variant text, tps float8, cpu_us float8)" \
     -c "\\copy bench.tps_run FROM '$WORK/tps.tsv'" >/dev/null
 report="$WORK/report.md"
 {
@@ -164,28 +207,35 @@ report="$WORK/report.md"
     echo "- $ROWS rows per table, 20 tenants; pgbench -M prepared, $CLIENTS clients, $PGB_ROUNDS rounds of ${PGB_TIME}s per workload and variant"
     echo "- target: dbcore's throughput >= ${TARGET}x the hand-written form's"
     echo
-    echo "| workload | plain TPS (median) | dbcore TPS (median) | dbcore / plain (median of rounds, min–max) | target |"
-    echo "| --- | ---: | ---: | ---: | --- |"
+    echo "| workload | plain TPS | dbcore TPS | TPS dbcore / plain | plain CPU µs/txn | dbcore CPU µs/txn | CPU plain / dbcore | target |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
     psql_run -At -F '|' -v target="$TARGET" <<'SQL'
 WITH m AS (
-    SELECT workload, variant, percentile_cont(0.5) WITHIN GROUP (ORDER BY tps) AS tps
+    SELECT workload, variant, percentile_cont(0.5) WITHIN GROUP (ORDER BY tps) AS tps,
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY cpu_us) AS cpu
       FROM bench.tps_run GROUP BY 1, 2
 ), r AS (
-    SELECT d.workload, d.tps / p.tps AS ratio
+    SELECT d.workload, d.tps / p.tps AS tps_ratio, p.cpu_us / d.cpu_us AS cpu_ratio
       FROM bench.tps_run d JOIN bench.tps_run p USING (workload, round)
      WHERE d.variant = 'dbcore' AND p.variant = 'plain'
 ), rs AS (
-    SELECT workload, percentile_cont(0.5) WITHIN GROUP (ORDER BY ratio) AS med, min(ratio) AS lo, max(ratio) AS hi
+    SELECT workload,
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY tps_ratio) AS tmed, min(tps_ratio) AS tlo, max(tps_ratio) AS thi,
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY cpu_ratio) AS cmed, min(cpu_ratio) AS clo, max(cpu_ratio) AS chi
       FROM r GROUP BY 1
 )
-SELECT format('| %s | %s | %s | %s (%s–%s) | %s |', rs.workload,
+SELECT format('| %s | %s | %s | %s (%s–%s) | %s | %s | %s (%s–%s) | %s |', rs.workload,
               round(p.tps::numeric), round(d.tps::numeric),
-              round(rs.med::numeric, 3), round(rs.lo::numeric, 3), round(rs.hi::numeric, 3),
-              CASE WHEN rs.med >= :target THEN '**met**' ELSE '**not met**' END)
+              round(rs.tmed::numeric, 3), round(rs.tlo::numeric, 3), round(rs.thi::numeric, 3),
+              round(p.cpu::numeric, 1), round(d.cpu::numeric, 1),
+              round(rs.cmed::numeric, 3), round(rs.clo::numeric, 3), round(rs.chi::numeric, 3),
+              CASE WHEN rs.cmed >= :target THEN '**met**' ELSE '**not met**' END)
   FROM rs JOIN m p ON p.workload = rs.workload AND p.variant = 'plain'
           JOIN m d ON d.workload = rs.workload AND d.variant = 'dbcore'
  ORDER BY array_position(ARRAY['lookup', 'update', 'insert'], rs.workload)
 SQL
+    echo
+    echo "Ratios are medians of the per-round ratios (min–max). CPU is the server time of all three nodes per transaction; on a CPU-bound cluster throughput is inversely proportional to it, and it moves far less with the machine's other load than TPS, so the target is judged on it."
     echo
     echo "Every statement of the dbcore variant ran as one task (checked with citus.multi_task_query_log_level = 'error')."
 } >"$report"

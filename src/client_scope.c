@@ -49,7 +49,8 @@
 #include "utils/guc.h"
 #include "utils/guc_tables.h"
 #include "utils/memutils.h"
-#include "utils/plancache.h"
+#include "utils/inval.h"
+#include "utils/syscache.h"
 #include "utils/uuid.h"
 
 #include "citus.h"
@@ -106,11 +107,14 @@ static struct
 
 /*
  * Citus: plans made with the current client's id as a constant
- * (scope_route.c), and that id (malloc'd).  They are reset when another
- * client's scope begins.
+ * (scope_route.c), and that id (malloc'd).  They are invalidated when
+ * another client's scope begins: each carries a plan-cache dependency on a
+ * syscache entry that no real object has (pg_proc, OID 0), which dbcore
+ * "invalidates" itself, locally, by calling the plan cache's callback.
  */
 static bool routed_plans = false;
 static char *routed_for = NULL;
+static uint32 routed_plan_hash = 0;
 
 /* ----------------------------------------------------------------
  * Parsing client ids
@@ -316,14 +320,13 @@ assign_client_id(const char *newval, void *extra)
 	scope.int8_parsed = false;
 
 	/*
-	 * Cached plans that carry another client's id go (all cached plans, as
-	 * PostgreSQL has no finer way; a scope that merely ends keeps them: they
-	 * would fail for want of a scope, and the same client's next scope can
-	 * use them again).
+	 * Cached plans that carry another client's id go (a scope that merely
+	 * ends keeps them: they would fail for want of a scope, and the same
+	 * client's next scope can use them again).  Other cached plans stay.
 	 */
 	if (routed_plans && scope.id != NULL && strcmp(scope.id, routed_for) != 0)
 	{
-		ResetPlanCache();
+		CallSyscacheCallbacks(PROCOID, routed_plan_hash);
 		routed_plans = false;
 	}
 }
@@ -975,22 +978,25 @@ dbcore_current_client_try_datum(Oid typid, Datum *value)
 }
 
 /*
- * A plan is being made with the current client's id as a constant: cached
- * plans must be dropped when another client's scope begins.
+ * A plan is being made with the current client's id as a constant: it must
+ * go when another client's scope begins.  Returns the hash value of its
+ * plan-cache dependency (PlanInvalItem on PROCOID).
  */
-void
+uint32
 dbcore_client_scope_note_routed(void)
 {
 	const char *id = dbcore_scope_in_force();
 
+	if (routed_plan_hash == 0)
+		routed_plan_hash = GetSysCacheHashValue1(PROCOID, ObjectIdGetDatum(InvalidOid));
 	if (id == NULL)
-		return;
+		return routed_plan_hash;
 	/*
-	 * (Plans routed for another client were reset when this client's scope
-	 * began: see assign_client_id.)
+	 * (Plans routed for another client were invalidated when this client's
+	 * scope began: see assign_client_id.)
 	 */
 	if (routed_plans && strcmp(routed_for, id) == 0)
-		return;
+		return routed_plan_hash;
 	free(routed_for);
 	routed_for = strdup(id);
 	if (routed_for == NULL)
@@ -998,4 +1004,5 @@ dbcore_client_scope_note_routed(void)
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("out of memory")));
 	routed_plans = true;
+	return routed_plan_hash;
 }

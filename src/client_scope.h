@@ -36,10 +36,11 @@ extern bool dbcore_current_client_try_datum(Oid typid, Datum *value);
 
 /*
  * Called when a plan is made with the current client's id as a constant
- * (scope_route.c): cached plans are reset when another client's scope
- * begins.
+ * (scope_route.c): such plans are invalidated when another client's scope
+ * begins.  Returns the hash value of the PlanInvalItem (on PROCOID) that the
+ * plan must carry for that.
  */
-extern void dbcore_client_scope_note_routed(void);
+extern uint32 dbcore_client_scope_note_routed(void);
 
 /* The SQL-callable readers, which scope_plan.c recognises by address. */
 extern Datum dbcore_current_client_id(PG_FUNCTION_ARGS);

@@ -23,8 +23,9 @@
  * that leaves the client column out gets the current client there, so that
  * Citus can send the row to its shard.
  *
- * Such a plan holds the client's id: client_scope.c resets cached plans
- * when another client's scope begins.  Only on a server with Citus loaded,
+ * Such a plan holds the client's id: it carries a plan-cache dependency
+ * that client_scope.c invalidates when another client's scope begins (only
+ * such plans are made again; other cached plans stay).  Only on a server with Citus loaded,
  * and while dbcore.citus_routing is on.
  *
  *-------------------------------------------------------------------------
@@ -37,6 +38,7 @@
 #include "optimizer/planner.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
 #include "utils/typcache.h"
 
 #include "citus.h"
@@ -179,8 +181,11 @@ route_rte(Query *query, RangeTblEntry *rte, Index rti, RouteContext *ctx)
 		if (names_client(query, rti, var))
 			return;
 		qual = constant_qual((Node *) lfirst(lc), con);
-		if ((query->commandType == CMD_UPDATE || query->commandType == CMD_DELETE) &&
-			rti == (Index) query->resultRelation)
+		if (((query->commandType == CMD_UPDATE || query->commandType == CMD_DELETE) &&
+			 rti == (Index) query->resultRelation) ||
+			(query->commandType == CMD_SELECT && list_length(query->rtable) == 1 &&
+			 query->jointree != NULL && list_length(query->jointree->fromlist) == 1 &&
+			 IsA(linitial(query->jointree->fromlist), RangeTblRef)))
 			query->jointree->quals = make_and_qual(query->jointree->quals, (Node *) qual);
 		else
 		{
@@ -275,18 +280,26 @@ static PlannedStmt *
 route_planner(Query *parse, const char *query_string, int cursorOptions,
 			  ParamListInfo boundParams)
 {
+	RouteContext ctx = {false};
+	PlannedStmt *result;
+
 	if (citus_routing && parse->commandType != CMD_UTILITY &&
 		dbcore_scope_in_force() != NULL)
-	{
-		RouteContext ctx = {false};
-
 		(void) route_walker((Node *) parse, &ctx);
-		if (ctx.routed)
-			dbcore_client_scope_note_routed();
-	}
 	if (prev_planner_hook)
-		return prev_planner_hook(parse, query_string, cursorOptions, boundParams);
-	return standard_planner(parse, query_string, cursorOptions, boundParams);
+		result = prev_planner_hook(parse, query_string, cursorOptions, boundParams);
+	else
+		result = standard_planner(parse, query_string, cursorOptions, boundParams);
+	if (ctx.routed)
+	{
+		/* cached, the plan goes when another client's scope begins */
+		PlanInvalItem *item = makeNode(PlanInvalItem);
+
+		item->cacheId = PROCOID;
+		item->hashValue = dbcore_client_scope_note_routed();
+		result->invalItems = lappend(result->invalItems, item);
+	}
+	return result;
 }
 
 void

@@ -3,7 +3,7 @@
 -- tables; the check of the shards, and that it fails when a shard is wrong.
 \set ON_ERROR_STOP on
 SET client_min_messages = warning;
-SELECT plan(37);
+SELECT plan(38);
 
 -- Order 1: scope, then distribute (a superuser distributes: Citus looks at
 -- the table's rows through row level security otherwise).
@@ -149,6 +149,11 @@ SELECT is(citus_test.placements_not('s1_tasks',
 SELECT is(citus_test.placements_not('s1_tasks',
             $q$SELECT relrowsecurity FROM pg_catalog.pg_class WHERE oid = %1$L::regclass$q$, 'f'),
           0::bigint, 'row level security is off on every placement');
+SELECT is(citus_test.placements_not('s1_tasks',
+            $q$SELECT count(*) FROM pg_catalog.pg_trigger WHERE tgrelid = %1$L::regclass
+                  AND tgfoid IN ('dbcore.tenant_row_guard()'::pg_catalog.regprocedure,
+                                 'dbcore.tenant_truncate_guard()'::pg_catalog.regprocedure)$q$, '0'),
+          0::bigint, 'and no dbcore trigger');
 SET ROLE tenant_owner;
 SELECT lives_ok($$SELECT dbcore.enable_tenant_scoping('s1_tasks')$$,
                 'the owner scopes it again');

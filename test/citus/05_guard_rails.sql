@@ -5,7 +5,7 @@
 -- ledger row.
 \set ON_ERROR_STOP on
 SET client_min_messages = warning;
-SELECT plan(29);
+SELECT plan(34);
 
 SET ROLE tenant_owner;
 CREATE TABLE s5_docs (id bigint NOT NULL, client_id uuid NOT NULL, body text,
@@ -67,6 +67,35 @@ SELECT is(citus_test.placements_not('s5_docs',
           0::bigint, 'on every shard');
 SELECT is_empty($$SELECT * FROM dbcore.tenant_check_shards() WHERE tbl = 's5_docs'::regclass$$,
                 'the shards are still fully scoped');
+
+-- dbcore.auto_updated_at, on in every node's configuration: the
+-- coordinator's new table gets the trigger, and each shard has exactly the
+-- copy Citus makes of it (the workers do not attach their own).
+SELECT is((SELECT count(*) FROM run_command_on_all_nodes(
+                $$ALTER SYSTEM SET dbcore.auto_updated_at = on$$) WHERE success), 3::bigint,
+          'dbcore.auto_updated_at on, on every node');
+SELECT run_command_on_all_nodes('SELECT pg_reload_conf()');
+SELECT pg_sleep(0.5);
+SELECT is(current_setting('dbcore.auto_updated_at'), 'on', 'in force here');
+CREATE TABLE s5_stamped (id bigint NOT NULL, client_id uuid NOT NULL, updated_at timestamptz,
+                         PRIMARY KEY (client_id, id));
+SELECT is((SELECT count(*) FROM pg_trigger WHERE tgrelid = 's5_stamped'::regclass
+            AND tgfoid = 'dbcore.updated_at()'::regprocedure), 1::bigint,
+          'a new table on the coordinator gets the updated_at trigger');
+SET citus.enable_unsafe_triggers = on;
+SELECT create_distributed_table('s5_stamped', 'client_id');
+RESET citus.enable_unsafe_triggers;
+SELECT is(citus_test.placements_not('s5_stamped',
+            $q$SELECT count(*) FROM pg_catalog.pg_trigger WHERE tgrelid = %1$L::regclass
+                  AND tgfoid = 'dbcore.updated_at()'::pg_catalog.regprocedure$q$, '1'),
+          0::bigint, 'each shard has one updated_at trigger');
+SELECT is((SELECT count(*) FROM run_command_on_workers(
+                $$SELECT count(*) FROM pg_trigger WHERE tgrelid = 's5_stamped'::regclass
+                   AND tgfoid = 'dbcore.updated_at()'::regprocedure$$) WHERE success AND result = '1'),
+          2::bigint, 'and so has each worker''s copy');
+SELECT run_command_on_all_nodes($$ALTER SYSTEM RESET dbcore.auto_updated_at$$);
+SELECT run_command_on_all_nodes('SELECT pg_reload_conf()');
+DROP TABLE s5_stamped;
 
 -- Migrations: the ledger is the coordinator's.
 SELECT ok(dbcore.apply_migration('20261201000001', 'distributed notes',

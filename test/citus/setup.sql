@@ -4,7 +4,7 @@
 \set ON_ERROR_STOP on
 SET client_min_messages = warning;
 
-CREATE EXTENSION dbcore;
+-- (dbcore itself: 00_update.sql installs an older version and updates it)
 CREATE EXTENSION pgtap;
 CREATE EXTENSION dblink;
 
@@ -13,7 +13,6 @@ CREATE EXTENSION dblink;
 -- gets DML on the tables.  Both can log in to every node.
 CREATE ROLE tenant_owner LOGIN;
 CREATE ROLE app LOGIN;
-GRANT USAGE ON SCHEMA dbcore TO tenant_owner, app;
 GRANT USAGE, CREATE ON SCHEMA public TO tenant_owner;
 
 CREATE SCHEMA citus_test;
@@ -82,21 +81,28 @@ SELECT (SELECT count(*) FROM citus_test.on_placements(tbl,
          WHERE polrelid = tbl AND polname = 'dbcore_tenant_isolation' AND polpermissive)
 $$;
 
--- A query on a node through dblink as role, its single value (or the error
--- it raised, as "ERROR <sqlstate>: message").
-CREATE FUNCTION citus_test.on_node(port int, role text, query text)
+-- A query on a node (database db) through dblink as role: its single value,
+-- or the error it raised, as "ERROR <sqlstate>: message".
+CREATE FUNCTION citus_test.on_db(port int, role text, db text, query text)
 RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
     result text;
 BEGIN
     SELECT t.v INTO result
-      FROM dblink(pg_catalog.format('host=127.0.0.1 port=%s dbname=%s user=%s', port, current_database(), role),
+      FROM dblink(pg_catalog.format('host=127.0.0.1 port=%s dbname=%s user=%s', port, db, role),
                   query) AS t(v text);
     RETURN result;
 EXCEPTION WHEN OTHERS THEN
     RETURN 'ERROR ' || SQLSTATE || ': ' || SQLERRM;
 END;
+$$;
+
+-- The same in the current database.
+CREATE FUNCTION citus_test.on_node(port int, role text, query text)
+RETURNS text
+LANGUAGE sql AS $$
+SELECT citus_test.on_db(port, role, current_database(), query)
 $$;
 
 -- The value of a query (its first column of its first row, as text), run
