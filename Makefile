@@ -5,10 +5,10 @@ EXTENSION  = dbcore
 EXTVERSION = $(shell sed -n "s/^default_version[[:space:]]*=[[:space:]]*'\([^']*\)'.*/\1/p" $(EXTENSION).control)
 
 MODULE_big = dbcore
-OBJS       = src/dbcore.o src/common.o \
+OBJS       = src/dbcore.o src/common.o src/citus.o \
              src/client_token.o src/client_scope.o src/row_guard.o \
              src/tenant_registry.o src/ddl_risks.o src/guard_rails.o src/scope_plan.o \
-             src/updated_at.o src/migration_ledger.o src/migrate.o
+             src/scope_route.o src/updated_at.o src/migration_ledger.o src/migrate.o
 
 # Only the install and upgrade scripts are installed; sql/<feature>.sql files
 # beside them are pg_regress inputs (the classic contrib layout).  As in

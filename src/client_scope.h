@@ -28,6 +28,20 @@ extern bool dbcore_client_type_supported(Oid typid);
 extern Datum dbcore_current_client_datum(Oid typid);
 extern bool dbcore_is_current_client(Datum value, Oid typid);
 
+/*
+ * The current client as a Datum of a client type, without errors: false
+ * when there is no scope or its id is not a value of that type.
+ */
+extern bool dbcore_current_client_try_datum(Oid typid, Datum *value);
+
+/*
+ * Called when a plan is made with the current client's id as a constant
+ * (scope_route.c): such plans are invalidated when another client's scope
+ * begins.  Returns the hash value of the PlanInvalItem (on PROCOID) that the
+ * plan must carry for that.
+ */
+extern uint32 dbcore_client_scope_note_routed(void);
+
 /* The SQL-callable readers, which scope_plan.c recognises by address. */
 extern Datum dbcore_current_client_id(PG_FUNCTION_ARGS);
 extern Datum dbcore_current_client_id_text(PG_FUNCTION_ARGS);

@@ -97,4 +97,40 @@ dbcore_compat_find_option(const char *name)
 #endif
 }
 
+/*
+ * The schema of an extension: get_extension_schema() is exported since 16;
+ * before, pg_extension is read.
+ */
+#if PG_VERSION_NUM >= 160000
+#include "commands/extension.h"
+#define dbcore_compat_extension_schema(extoid) get_extension_schema(extoid)
+#else
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_extension.h"
+#include "utils/fmgroids.h"
+
+static inline Oid
+dbcore_compat_extension_schema(Oid extoid)
+{
+	Relation	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	Oid			nspoid = InvalidOid;
+
+	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(extoid));
+	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+		nspoid = ((Form_pg_extension) GETSTRUCT(tuple))->extnamespace;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return nspoid;
+}
+#endif
+
 #endif							/* DBCORE_COMPAT_H */

@@ -43,6 +43,7 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
+#include "citus.h"
 #include "client_scope.h"
 #include "common.h"
 #include "compat.h"
@@ -462,6 +463,13 @@ table_holds_row(Oid relid, const char *colname, Oid typid)
 	ListCell   *lc;
 	Snapshot	snapshot;
 	bool		found = false;
+
+	/*
+	 * Citus keeps a distributed table's rows in shards on other nodes: what
+	 * is here says nothing, so it counts as holding such a row.
+	 */
+	if (dbcore_citus_has_shards(relid))
+		return true;
 
 	/* find_all_inheritors() locks the members below relid, not relid */
 	LockRelationOid(relid, AccessShareLock);

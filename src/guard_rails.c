@@ -49,6 +49,7 @@
 #include "utils/rel.h"
 #include "utils/syscache.h"
 
+#include "citus.h"
 #include "common.h"
 #include "compat.h"
 #include "ddl_risks.h"
@@ -263,8 +264,9 @@ prepare_attach(Oid nspoid, Oid parent, Oid part)
  * (inside SPI): its DDL runs with the rights of the role it belongs to, in
  * a security-restricted operation, never as the extension's owner.  The
  * owner needs USAGE on dbcore's schema, as enable_tenant_scoping() does.
+ * False if the table no longer exists.
  */
-static void
+static bool
 scope_as_owner(const DbcoreRegistry *reg, Oid relid, const char *colname)
 {
 	HeapTuple	tuple;
@@ -276,7 +278,7 @@ scope_as_owner(const DbcoreRegistry *reg, Oid relid, const char *colname)
 
 	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
 	if (!HeapTupleIsValid(tuple))
-		return;					/* dropped by the command itself */
+		return false;			/* dropped since the registry was read */
 	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
 	ReleaseSysCache(tuple);
 
@@ -299,6 +301,7 @@ scope_as_owner(const DbcoreRegistry *reg, Oid relid, const char *colname)
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
 	dbcore_unbecome(&saved);
+	return true;
 }
 
 /*
@@ -328,8 +331,13 @@ after_ddl(FunctionCallInfo fcinfo, bool check, List **details)
 			{
 				DbcorePendingScope *p = (DbcorePendingScope *) lfirst(lc);
 
-				scope_as_owner(&reg, p->relid, p->colname);
-				dbcore_registry_add(&reg, p);
+				/*
+				 * A table gone by now (dropped by the command, or by another
+				 * session since a REPEATABLE READ snapshot listed it) is
+				 * not registered.
+				 */
+				if (scope_as_owner(&reg, p->relid, p->colname))
+					dbcore_registry_add(&reg, p);
 			}
 		}
 		SPI_finish();
@@ -382,6 +390,8 @@ dbcore_tenant_ddl_start(PG_FUNCTION_ARGS)
 
 			/* registry reads as its owner; the judging as the caller */
 			dbcore_refuse_ddl_risks((List *) risks, &reg);
+			if (frame->check)
+				dbcore_citus_refuse_shard_weakening(parsetree, &reg);
 			foreach(lc, attach)
 				prepare_attach(reg.nspoid, linitial_oid((List *) lfirst(lc)),
 							   lsecond_oid((List *) lfirst(lc)));
@@ -417,6 +427,9 @@ dbcore_tenant_ddl_end(PG_FUNCTION_ARGS)
 	require_event_trigger(fcinfo, "dbcore.tenant_ddl_end()");
 	if (in_guard_rails || creating_extension)
 		PG_RETURN_VOID();
+
+	/* Citus copies dbcore's restrictive policy as a permissive one. */
+	dbcore_citus_policy_created(((EventTriggerData *) fcinfo->context)->parsetree);
 
 	if (ddl_frames != NIL)
 	{

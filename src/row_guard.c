@@ -247,10 +247,6 @@ dbcore_tenant_row_guard(PG_FUNCTION_ARGS)
  * The TRUNCATE guard
  * ----------------------------------------------------------------
  */
-/* ----------------------------------------------------------------
- * The TRUNCATE guard
- * ----------------------------------------------------------------
- */
 PG_FUNCTION_INFO_V1(dbcore_tenant_truncate_guard);
 Datum
 dbcore_tenant_truncate_guard(PG_FUNCTION_ARGS)

@@ -39,6 +39,7 @@
 #include "catalog/objectaccess.h"
 #include "catalog/pg_language.h"
 #include "catalog/pg_proc.h"
+#include "catalog/pg_type.h"
 #include "executor/executor.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
@@ -192,6 +193,24 @@ lookup_func(Oid funcid)
 	}
 	ReleaseSysCache(tup);
 	return e;
+}
+
+/*
+ * Is funcid one of this library's client functions?  Its result type (uuid,
+ * text, bigint or integer), or InvalidOid.
+ */
+Oid
+dbcore_client_function_type(Oid funcid)
+{
+	static const Oid kind_types[DBCORE_CLIENT_KINDS] = {
+		[DBCORE_CLIENT_NONE] = InvalidOid,
+		[DBCORE_CLIENT_UUID] = UUIDOID,
+		[DBCORE_CLIENT_TEXT] = TEXTOID,
+		[DBCORE_CLIENT_INT8] = INT8OID,
+		[DBCORE_CLIENT_INT4] = INT4OID,
+	};
+
+	return kind_types[lookup_func(funcid)->kind];
 }
 
 /*

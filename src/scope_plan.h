@@ -11,4 +11,10 @@
 /* Defines dbcore.optimize_scope_plans and installs the planner hook. */
 extern void dbcore_scope_plan_init(void);
 
+/*
+ * Is funcid one of this library's client functions
+ * (dbcore.current_client_id*())?  Its result type, or InvalidOid.
+ */
+extern Oid	dbcore_client_function_type(Oid funcid);
+
 #endif							/* DBCORE_SCOPE_PLAN_H */

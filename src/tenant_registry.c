@@ -286,7 +286,7 @@ registry_add(const DbcoreRegistry *reg, Oid relid, const char *colname, Oid root
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("table \"%s\" is already tenant-scoped by column \"%s\"",
-							get_rel_name(relid), registered),
+							dbcore_rel_name(relid), registered),
 					 errhint("Call dbcore.disable_tenant_scoping() first, as a superuser or a role with BYPASSRLS.")));
 	}
 
@@ -298,7 +298,7 @@ registry_add(const DbcoreRegistry *reg, Oid relid, const char *colname, Oid root
 	if (SPI_processed > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("tenant scoping of table \"%s\" is incomplete", get_rel_name(relid)),
+				 errmsg("tenant scoping of table \"%s\" is incomplete", dbcore_rel_name(relid)),
 				 errdetail("Found: %s.", SPI_getvalue(SPI_tuptable->vals[0],
 											  SPI_tuptable->tupdesc, 1)),
 				 errhint("Call dbcore.enable_tenant_scoping() on the table.")));

@@ -48,6 +48,7 @@
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 
+#include "citus.h"
 #include "common.h"
 #include "compat.h"
 #include "updated_at.h"
@@ -542,6 +543,15 @@ dbcore_auto_attach_updated_at(PG_FUNCTION_ARGS)
 				 errmsg("function dbcore.auto_attach_updated_at() was not called by event trigger manager")));
 	if (!auto_updated_at)
 		PG_RETURN_VOID();
+	/*
+	 * On Citus, the tables Citus creates on a worker (shards, the worker's
+	 * copies of distributed tables), or on the coordinator through its own
+	 * connections (placements of reference tables), get their triggers from
+	 * the distributed table, updated_at among them: only a table created on
+	 * the coordinator by a user gets one here.
+	 */
+	if (dbcore_citus_is_worker() || dbcore_citus_internal_connection())
+		PG_RETURN_VOID();
 
 	nspoid = dbcore_schema_of(fcinfo);
 	funcoid = dbcore_function_oid(nspoid, "updated_at");
@@ -577,7 +587,8 @@ dbcore_auto_attach_updated_at(PG_FUNCTION_ARGS)
 		Oid			relid = lfirst_oid(lc);
 		CreateTrigStmt *stmt;
 
-		if (!wants_auto_updated_at(relid, funcoid))
+		/* (a shard on the coordinator: as on a worker) */
+		if (!wants_auto_updated_at(relid, funcoid) || dbcore_citus_is_shard(relid))
 			continue;
 		stmt = makeNode(CreateTrigStmt);
 		stmt->trigname = pstrdup("dbcore_updated_at");

@@ -2,17 +2,19 @@
 # tools/test.sh: run every dbcore test, on every PostgreSQL server dbcore
 # supports, each against a throwaway cluster.
 #
-#   bash tools/test.sh [--server 15|18|all] [--no-deps] [--keep]
+#   bash tools/test.sh [--server 15|18|citus|all] [--no-deps] [--keep]
 #
 # Servers: 15 is Debian's PostgreSQL 15 (installed with apt-get); 18 is
 # PostgreSQL 18.6 built with assertions from ../shared/vendor by
-# tools/build-server.sh, once per machine (a rerun finds the cached build).
+# tools/build-server.sh, once per machine (a rerun finds the cached build);
+# citus is that build plus Citus 14.0.1, where test/citus/run.sh runs on a
+# cluster of its own (a coordinator and two workers, then three).
 # By default every server is tested; --server picks one.  With PG_CONFIG
 # set in the environment (a server of your own) and no --server, only that
 # server is tested, and nothing is built.
 #
-# For each server it builds and installs the extension, starts a private
-# cluster and runs, in order:
+# For each server but citus it builds and installs the extension, starts a
+# private cluster and runs, in order:
 #   regress     make installcheck, pg_regress part   (sql/, expected/)
 #   isolation   make installcheck, isolation part    (test/isolation/)
 #   pgtap       pg_prove test/pgtap/*.sql            (database dbcore_tap, with
@@ -54,15 +56,15 @@ while [[ $# -gt 0 ]]; do
 done
 if [[ -n "$server_arg" ]]; then
     case "$server_arg" in
-        15|18) SERVERS=("$server_arg") ;;
-        all) SERVERS=(15 18) ;;
-        *) echo "unknown server: $server_arg (15, 18 or all)" >&2; usage 2 >&2 ;;
+        15|18|citus) SERVERS=("$server_arg") ;;
+        all) SERVERS=(15 18 citus) ;;
+        *) echo "unknown server: $server_arg (15, 18, citus or all)" >&2; usage 2 >&2 ;;
     esac
 elif [[ -n "${PG_CONFIG:-}" ]]; then
     SERVERS=(own)
     OWN_PG_CONFIG="$PG_CONFIG"
 else
-    SERVERS=(15 18)
+    SERVERS=(15 18 citus)
 fi
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/dbcore-testlogs.XXXXXX")"
@@ -78,6 +80,7 @@ select_server() {
     case "$1" in
         15) PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config ;;
         18) PG_CONFIG="$(bash "$DBCORE_ROOT/tools/build-server.sh" pg18 | tail -n 1)/bin/pg_config" ;;
+        citus) PG_CONFIG="$(bash "$DBCORE_ROOT/tools/build-server.sh" citus | tail -n 1)/bin/pg_config" ;;
         own) PG_CONFIG="$OWN_PG_CONFIG" ;;
     esac
     export PG_CONFIG
@@ -136,27 +139,6 @@ parse_pg_regress() {
         /[0-9]+ of [0-9]+ tests failed/  { for (i = 1; i <= NF; i++) if ($i == "of") { f += $(i-1); p += $(i+1) - $(i-1) } ; seen = 1; next }
         /[0-9]+ of [0-9]+ tests passed/  { for (i = 1; i <= NF; i++) if ($i == "of") { p += $(i-1) } ; seen = 1; next }
         END { if (seen) print p + 0, f + 0 }' "$1"
-}
-
-# pg_prove (TAP::Harness) summary -> "passed failed" or "".  Tests that were
-# planned but never ran (the file died half-way) count as failed.
-parse_pg_prove() {
-    awk '
-        /^Files=[0-9]+, Tests=[0-9]+/ { split($2, a, "="); sub(/,$/, "", a[2]); ran = a[2]; seen = 1 }
-        /\(Wstat: [0-9]+.* Tests: [0-9]+ Failed: [0-9]+\)/ {
-            match($0, /Failed: [0-9]+/); failed_run += substr($0, RSTART + 8, RLENGTH - 8) }
-        /Failed [0-9]+\/[0-9]+ subtests/ {
-            match($0, /Failed [0-9]+\//); failed_all += substr($0, RSTART + 7, RLENGTH - 8) }
-        /^Result: FAIL/ { fail = 1 }
-        END {
-            if (!seen) exit
-            p = ran - failed_run; if (p < 0) p = 0
-            f = failed_all > failed_run ? failed_all : failed_run
-            # A failing file without failed assertions (bad exit status, no
-            # plan) still counts as one failure.
-            if (fail && f == 0) f = 1
-            print p + 0, f + 0
-        }' "$1"
 }
 
 show_file() {   # show_file FILE [MAXLINES]
@@ -218,7 +200,7 @@ stage_pgtap() {
         return 0
     fi
     run_logged "$log" pg_prove --psql-bin "$PSQL" -d dbcore_tap --failures --comments "${files[@]}" || rc=$?
-    counts="$(parse_pg_prove "$log")"
+    counts="$(dbcore_parse_pg_prove "$log")"
     [[ -n "$counts" ]] || counts="0 1"
     read -r p f <<<"$counts"
     if [[ $rc -ne 0 && $f -eq 0 ]]; then f=1; fi
@@ -226,14 +208,15 @@ stage_pgtap() {
     if [[ $f -gt 0 ]]; then record pgtap FAILED "$p" "$f"; else record pgtap ok "$p" 0; fi
 }
 
-stage_upgrade() {
-    local log="$WORK/upgrade.log" rc=0 line p f
-    banner upgrade
-    if [[ ! -f test/upgrade/run.sh ]]; then
-        record upgrade skipped - -
+# stage_script NAME SCRIPT: a script that ends with "N passed, N failed".
+stage_script() {
+    local name="$1" script="$2" log="$WORK/$1.log" rc=0 line p f
+    banner "$name"
+    if [[ ! -f "$script" ]]; then
+        record "$name" skipped - -
         return 0
     fi
-    run_logged "$log" bash test/upgrade/run.sh || rc=$?
+    run_logged "$log" bash "$script" || rc=$?
     line="$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1 || true)"
     if [[ -n "$line" ]]; then
         read -r p _ f _ <<<"${line//,/}"
@@ -241,7 +224,7 @@ stage_upgrade() {
         p=0 f=1
     fi
     if [[ $rc -ne 0 && $f -eq 0 ]]; then f=1; fi
-    if [[ $f -gt 0 ]]; then record upgrade FAILED "$p" "$f"; else record upgrade ok "$p" 0; fi
+    if [[ $f -gt 0 ]]; then record "$name" FAILED "$p" "$f"; else record "$name" ok "$p" 0; fi
 }
 
 # shell_test_runs_here FILE: does the test's "# test.sh:" header let it run
@@ -356,6 +339,13 @@ for server in "${SERVERS[@]}"; do
     fi
     record build ok - -
 
+    if [[ "$server" == citus ]]; then
+        # (its own cluster: test/citus/run.sh)
+        stage_script citus test/citus/run.sh
+        FIRST_SERVER=0
+        continue
+    fi
+
     banner "cluster ($server)"
     # cluster_start exports into this shell, so it can't run in a subshell;
     # its failures exit the script (the summary then counts the abort).
@@ -364,7 +354,7 @@ for server in "${SERVERS[@]}"; do
     stage_make_check regress REGRESS ISOLATION regression.diffs
     stage_make_check isolation ISOLATION REGRESS output_iso/regression.diffs
     stage_pgtap
-    stage_upgrade
+    stage_script upgrade test/upgrade/run.sh
     stage_shell
 
     # The last server's cluster stays with --keep; the others are stopped.

@@ -1,0 +1,85 @@
+/*-------------------------------------------------------------------------
+ *
+ * citus.h
+ *		What dbcore does differently on a node of a Citus cluster (citus.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef DBCORE_CITUS_H
+#define DBCORE_CITUS_H
+
+#include "nodes/nodes.h"
+
+#include "tenant_registry.h"
+
+/* Notes whether Citus was loaded before dbcore; first in _PG_init(). */
+extern void dbcore_citus_init(void);
+
+/* Is Citus loaded in this server (shared_preload_libraries)? */
+extern bool dbcore_citus_loaded(void);
+
+/* Is the citus extension installed in the current database? */
+extern bool dbcore_citus_installed(void);
+
+/* Does Citus keep relid's rows in shards (any table in its metadata)? */
+extern bool dbcore_citus_has_shards(Oid relid);
+
+/* Is relid a shard of a Citus table (named <table>_<shard id>)? */
+extern bool dbcore_citus_is_shard(Oid relid);
+
+/*
+ * Is this session one of Citus's own connections between nodes (by its
+ * application_name, which any client can set: a convenience, never a
+ * security decision)?
+ */
+extern bool dbcore_citus_internal_connection(void);
+
+/* Is this node a Citus worker (Citus installed, not the coordinator)? */
+extern bool dbcore_citus_is_worker(void);
+
+/*
+ * SET LOCAL name TO value as a SQL command, so that Citus forwards it to
+ * the worker nodes in the transaction (now and on connections it opens
+ * later), whatever citus.propagate_set_commands says.
+ */
+extern void dbcore_citus_set_local(const char *name, const char *value);
+
+/*
+ * Run standard SET LOCAL / RESET processing of a setting (the caller's
+ * ProcessUtility step) with citus.propagate_set_commands = 'local' in
+ * force: callers wrap the next ProcessUtility hook with these two.
+ */
+extern int	dbcore_citus_forward_sets_begin(void);
+extern void dbcore_citus_forward_sets_end(int nestlevel);
+
+/*
+ * At ddl_command_end of CREATE POLICY dbcore_tenant_isolation: if it arrived
+ * PERMISSIVE (Citus copies policies to shards and workers that way), it is
+ * made RESTRICTIVE again.
+ */
+extern void dbcore_citus_policy_created(Node *parsetree);
+
+/*
+ * At ddl_command_start, on any node with Citus: refuse a role without
+ * system-level authorization DDL that would switch off dbcore's scoping of
+ * a shard, or of a node's copy of a scoped table (relations that carry
+ * dbcore's row guard but are not in the registry).
+ */
+extern void dbcore_citus_refuse_shard_weakening(Node *parsetree,
+												const DbcoreRegistry *reg);
+
+/*
+ * Before a TRUNCATE (ProcessUtility): refuse a role without system-level
+ * authorization a shard, or a node's copy, of a scoped table.  (Citus keeps
+ * TRUNCATE triggers, dbcore's guard among them, off shards.)
+ */
+extern void dbcore_citus_refuse_shard_truncate(Node *parsetree);
+
+/*
+ * Before a COPY: COPY table TO of a distributed table under row level
+ * security, as COPY (SELECT ...) TO, which runs with the client scope on
+ * the workers.  Returns the statement to run (parsetree if unchanged).
+ */
+extern Node *dbcore_citus_copy_to_query(Node *parsetree);
+
+#endif							/* DBCORE_CITUS_H */

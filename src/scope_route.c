@@ -1,0 +1,321 @@
+/*-------------------------------------------------------------------------
+ *
+ * scope_route.c
+ *		Citus: a scoped query goes to the current client's shard only.
+ *
+ * Citus sends a query on a distributed table to a single shard when the
+ * query compares the distribution column with a constant or a parameter.
+ * dbcore's policy compares the client column with a function call,
+ * client_id = dbcore.current_client_id(), which each worker evaluates
+ * itself: without a client_id condition written by the application, every
+ * query would run on every shard.
+ *
+ * Before planning, for each table that the query reads under dbcore's
+ * policy (the rewriter has put the policy's quals into the table's range
+ * table entry, as securityQuals), this file adds the same comparison with
+ * the current client's id as a constant, client_id = '...', among the
+ * table's security quals: it filters at the table's own scan, so outer
+ * joins keep their meaning, and it lets through exactly the rows that the
+ * policy lets through.  Citus prunes the shards by it; the workers still
+ * apply their own policies.  Nothing is added without a valid client scope
+ * (the policy then raises its error on the worker, as on one node), or
+ * when row level security does not apply (system-level roles).  An INSERT
+ * that leaves the client column out gets the current client there, so that
+ * Citus can send the row to its shard.
+ *
+ * Such a plan holds the client's id: it carries a plan-cache dependency
+ * that client_scope.c invalidates when another client's scope begins (only
+ * such plans are made again; other cached plans stay).  Only on a server with Citus loaded,
+ * and while dbcore.citus_routing is on.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "parser/parsetree.h"
+#include "optimizer/planner.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+#include "utils/typcache.h"
+
+#include "citus.h"
+#include "client_scope.h"
+#include "scope_plan.h"
+#include "scope_route.h"
+
+/* dbcore.citus_routing */
+static bool citus_routing = true;
+
+static planner_hook_type prev_planner_hook = NULL;
+
+typedef struct RouteContext
+{
+	bool		routed;			/* added a client constant somewhere */
+} RouteContext;
+
+/*
+ * Is qual dbcore's client comparison on range table entry rti (column =
+ * dbcore.current_client_id*(), either way round, with the type's equality
+ * operator)?  If so, and a valid client scope is in force, *var is the
+ * column and *con the current client as a constant.
+ */
+static bool
+match_client_qual(Node *qual, Index rti, Var **var, Const **con)
+{
+	OpExpr	   *op;
+	Node	   *left;
+	Node	   *right;
+	FuncExpr   *func;
+	bool		func_right;
+	Oid			typid;
+	Datum		value;
+	int16		typlen;
+	bool		typbyval;
+
+	if (qual == NULL || !IsA(qual, OpExpr))
+		return false;
+	op = (OpExpr *) qual;
+	if (list_length(op->args) != 2)
+		return false;
+	left = linitial(op->args);
+	right = lsecond(op->args);
+	func_right = IsA(right, FuncExpr);
+	*var = (Var *) (func_right ? left : right);
+	func = (FuncExpr *) (func_right ? right : left);
+	if (!IsA(*var, Var) || !IsA(func, FuncExpr) ||
+		(*var)->varno != (int) rti || (*var)->varlevelsup != 0 || func->args != NIL)
+		return false;
+	typid = dbcore_client_function_type(func->funcid);
+	if (!OidIsValid(typid) || (*var)->vartype != typid ||
+		lookup_type_cache(typid, TYPECACHE_EQ_OPR)->eq_opr != op->opno)
+		return false;
+	if (!dbcore_current_client_try_datum(typid, &value))
+		return false;
+
+	get_typlenbyval(typid, &typlen, &typbyval);
+	*con = makeConst(typid, -1, get_typcollation(typid), typlen, value, false, typbyval);
+	return true;
+}
+
+/*
+ * The same comparison as qual (a match_client_qual), with the constant in
+ * place of the function call.
+ */
+static Expr *
+constant_qual(Node *qual, Const *con)
+{
+	OpExpr	   *result = (OpExpr *) copyObject(qual);
+
+	if (IsA(lsecond(result->args), FuncExpr))
+		lsecond(result->args) = con;
+	else
+		linitial(result->args) = con;
+	return (Expr *) result;
+}
+
+/*
+ * Does the query's own WHERE clause already compare the client column of
+ * range table entry rti with a constant or a parameter (at its top level)?
+ * Citus routes by that itself; adding the current client to it would only
+ * add a contradiction when the application names another client, and Citus
+ * fails on those in modifying CTEs ("could not find valid entry for shard
+ * 0").  The workers' policies still apply.
+ */
+static bool
+names_client(Query *query, Index rti, const Var *var)
+{
+	Node	   *quals = query->jointree ? query->jointree->quals : NULL;
+	List	   *conjuncts;
+	ListCell   *lc;
+
+	if (quals == NULL)
+		return false;
+	conjuncts = (IsA(quals, BoolExpr) && ((BoolExpr *) quals)->boolop == AND_EXPR)
+		? ((BoolExpr *) quals)->args : list_make1(quals);
+	foreach(lc, conjuncts)
+	{
+		OpExpr	   *op = (OpExpr *) lfirst(lc);
+		Node	   *left;
+		Node	   *right;
+		Node	   *other;
+		Var		   *v;
+
+		if (!IsA(op, OpExpr) || list_length(op->args) != 2)
+			continue;
+		left = linitial(op->args);
+		right = lsecond(op->args);
+		v = (Var *) (IsA(left, Var) ? left : right);
+		other = IsA(left, Var) ? right : left;
+		if (!IsA(v, Var) || v->varno != (int) rti || v->varlevelsup != 0 ||
+			v->varattno != var->varattno ||
+			(!IsA(other, Const) && !IsA(other, Param)) ||
+			op->opno != lookup_type_cache(var->vartype, TYPECACHE_EQ_OPR)->eq_opr)
+			continue;
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Add the constant comparison for a table read under dbcore's policy: among
+ * its security quals; for the target of an UPDATE or DELETE (never on the
+ * nullable side of a join), to the WHERE clause, where Citus also copes
+ * with a contradiction (a WHERE client_id naming another client: no shard).
+ */
+static void
+route_rte(Query *query, RangeTblEntry *rte, Index rti, RouteContext *ctx)
+{
+	ListCell   *lc;
+
+	foreach(lc, rte->securityQuals)
+	{
+		Var		   *var;
+		Const	   *con;
+		Expr	   *qual;
+
+		if (!match_client_qual((Node *) lfirst(lc), rti, &var, &con))
+			continue;
+		if (names_client(query, rti, var))
+			return;
+		qual = constant_qual((Node *) lfirst(lc), con);
+		if (((query->commandType == CMD_UPDATE || query->commandType == CMD_DELETE) &&
+			 rti == (Index) query->resultRelation) ||
+			(query->commandType == CMD_SELECT && list_length(query->rtable) == 1 &&
+			 query->jointree != NULL && list_length(query->jointree->fromlist) == 1 &&
+			 IsA(linitial(query->jointree->fromlist), RangeTblRef)))
+			query->jointree->quals = make_and_qual(query->jointree->quals, (Node *) qual);
+		else
+		{
+			/* first, as the cheapest; the policy's own quals stay */
+			rte->securityQuals = lcons(qual, rte->securityQuals);
+		}
+		ctx->routed = true;
+		return;
+	}
+}
+
+/*
+ * An INSERT into a table under dbcore's policy (whose check the rewriter
+ * put into the query's WITH CHECK options) that leaves the client column
+ * out, or sets it to NULL, gets the current client there: Citus must know
+ * a row's client on the coordinator to send it to its shard, and the row
+ * guard would set the same value on the worker.
+ */
+static void
+route_insert(Query *query, RouteContext *ctx)
+{
+	ListCell   *lc;
+
+	if (query->commandType != CMD_INSERT || query->resultRelation <= 0)
+		return;
+	foreach(lc, query->withCheckOptions)
+	{
+		WithCheckOption *wco = (WithCheckOption *) lfirst(lc);
+		Var		   *var;
+		Const	   *con;
+		ListCell   *t;
+		int			pos = 0;
+
+		if (wco->kind != WCO_RLS_INSERT_CHECK ||
+			!match_client_qual(wco->qual, query->resultRelation, &var, &con))
+			continue;
+		/* the target list is in column order */
+		foreach(t, query->targetList)
+		{
+			TargetEntry *tle = (TargetEntry *) lfirst(t);
+
+			if (tle->resjunk || tle->resno > var->varattno)
+				break;
+			if (tle->resno == var->varattno)
+			{
+				if (IsA(tle->expr, Const) && ((Const *) tle->expr)->constisnull)
+				{
+					tle->expr = (Expr *) con;
+					ctx->routed = true;
+				}
+				return;
+			}
+			pos++;
+		}
+		query->targetList = list_insert_nth(query->targetList, pos,
+											makeTargetEntry((Expr *) con, var->varattno,
+															get_attname(rt_fetch(query->resultRelation, query->rtable)->relid,
+																		var->varattno, false),
+															false));
+		ctx->routed = true;
+		return;
+	}
+}
+
+/* Every query level: its range table, then its sub-queries. */
+static bool
+route_walker(Node *node, RouteContext *ctx)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Query))
+	{
+		Query	   *query = (Query *) node;
+		ListCell   *lc;
+		Index		rti = 0;
+
+		foreach(lc, query->rtable)
+		{
+			RangeTblEntry *rte = (RangeTblEntry *) lfirst(lc);
+
+			rti++;
+			if (rte->rtekind == RTE_RELATION && rte->securityQuals != NIL)
+				route_rte(query, rte, rti, ctx);
+		}
+		route_insert(query, ctx);
+		return query_tree_walker(query, route_walker, (void *) ctx, 0);
+	}
+	return expression_tree_walker(node, route_walker, (void *) ctx);
+}
+
+static PlannedStmt *
+route_planner(Query *parse, const char *query_string, int cursorOptions,
+			  ParamListInfo boundParams)
+{
+	RouteContext ctx = {false};
+	PlannedStmt *result;
+
+	if (citus_routing && parse->commandType != CMD_UTILITY &&
+		dbcore_scope_in_force() != NULL)
+		(void) route_walker((Node *) parse, &ctx);
+	if (prev_planner_hook)
+		result = prev_planner_hook(parse, query_string, cursorOptions, boundParams);
+	else
+		result = standard_planner(parse, query_string, cursorOptions, boundParams);
+	if (ctx.routed)
+	{
+		/* cached, the plan goes when another client's scope begins */
+		PlanInvalItem *item = makeNode(PlanInvalItem);
+
+		item->cacheId = PROCOID;
+		item->hashValue = dbcore_client_scope_note_routed();
+		result->invalItems = lappend(result->invalItems, item);
+	}
+	return result;
+}
+
+void
+dbcore_scope_route_init(void)
+{
+	DefineCustomBoolVariable("dbcore.citus_routing",
+							 "On Citus, sends a scoped query to the current client's shard only.",
+							 "Adds the current client's id as a constant to the client comparison of dbcore's policy, so that Citus can prune shards by it. No effect without Citus.",
+							 &citus_routing,
+							 true,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
+	if (dbcore_citus_loaded())
+	{
+		prev_planner_hook = planner_hook;
+		planner_hook = route_planner;
+	}
+}

@@ -1,0 +1,140 @@
+-- 03_routing.sql: scoped queries without any client_id condition run as one
+-- task on the current client's shard (SELECT, UPDATE, DELETE, INSERT, joins
+-- of co-located tables), proven with citus.multi_task_query_log_level =
+-- 'error' over the tenant workload; inserts route without naming
+-- client_id; prepared statements stay right across scopes.
+\set ON_ERROR_STOP on
+SET client_min_messages = warning;
+SELECT plan(31);
+
+SET ROLE tenant_owner;
+CREATE TABLE s3_orders (id bigint NOT NULL, client_id uuid NOT NULL, total numeric, note text,
+                        PRIMARY KEY (client_id, id));
+CREATE TABLE s3_lines (id bigint NOT NULL, client_id uuid NOT NULL, order_id bigint, qty int,
+                       PRIMARY KEY (client_id, id));
+SELECT dbcore.enable_tenant_scoping('s3_orders');
+SELECT dbcore.enable_tenant_scoping('s3_lines');
+GRANT SELECT, INSERT, UPDATE, DELETE ON s3_orders, s3_lines TO app;
+RESET ROLE;
+SET citus.enable_unsafe_triggers = on;
+SELECT create_distributed_table('s3_orders', 'client_id');
+SELECT create_distributed_table('s3_lines', 'client_id', colocate_with => 's3_orders');
+RESET citus.enable_unsafe_triggers;
+
+SELECT citus_test.client_on('s3_orders', :w1_port) AS a,
+       citus_test.client_on('s3_orders', :w2_port) AS b \gset
+SELECT dbcore.mint_client_token(:'a', '1 hour') AS ta,
+       dbcore.mint_client_token(:'b', '1 hour') AS tb \gset
+SELECT shardid AS a_shard FROM pg_dist_shard
+ WHERE shardid = get_shard_id_for_distribution_column('s3_orders', :'a') \gset
+INSERT INTO s3_orders SELECT g, :'a', g * 10, 'a' FROM generate_series(1, 20) g;
+INSERT INTO s3_orders SELECT g, :'b', g * 10, 'b' FROM generate_series(1, 5) g;
+INSERT INTO s3_lines SELECT g, :'a', g % 20 + 1, 1 FROM generate_series(1, 40) g;
+INSERT INTO s3_lines SELECT g, :'b', g % 5 + 1, 2 FROM generate_series(1, 10) g;
+
+SET ROLE app;
+BEGIN;
+SELECT dbcore.set_client_token(:'ta');
+
+-- One task, on A's shard.
+SELECT is(citus_test.task_count('SELECT * FROM s3_orders'), 1, 'SELECT without WHERE: one task');
+SELECT matches(citus_test.plan_of('SELECT * FROM s3_orders'),
+               format('Node: host=127.0.0.1 port=%s .*s3_orders_%s', :w1_port, :a_shard),
+               'on the shard of the current client');
+SELECT is(citus_test.task_count($$SELECT * FROM s3_orders WHERE note = 'a' ORDER BY id LIMIT 5$$), 1,
+          'SELECT with other conditions: one task');
+SELECT is(citus_test.task_count('SELECT count(*) FROM s3_orders'), 1, 'an aggregate: one task');
+SELECT is(citus_test.task_count('UPDATE s3_orders SET total = total + 1 WHERE id = 3'), 1,
+          'UPDATE: one task');
+SELECT is(citus_test.task_count('UPDATE s3_orders SET total = total + 1'), 1,
+          'UPDATE of every row: one task');
+SELECT is(citus_test.task_count('DELETE FROM s3_orders WHERE id = 99'), 1, 'DELETE: one task');
+SELECT is(citus_test.task_count($$INSERT INTO s3_orders (id, total) VALUES (1000, 1)$$), 1,
+          'INSERT without client_id: one task');
+SELECT is(citus_test.task_count(
+            'SELECT o.id, sum(l.qty) FROM s3_orders o JOIN s3_lines l ON l.order_id = o.id GROUP BY o.id'), 1,
+          'a join of co-located tables without client_id: one task');
+SELECT is(citus_test.task_count(
+            'SELECT * FROM s3_orders o LEFT JOIN s3_lines l ON l.order_id = o.id AND l.client_id = o.client_id'), 1,
+          'an outer join: one task');
+SELECT is(citus_test.task_count(
+            'SELECT * FROM s3_orders WHERE id IN (SELECT order_id FROM s3_lines WHERE qty > 0)'), 1,
+          'a sub-query: one task');
+SELECT is(citus_test.task_count(
+            'WITH big AS (SELECT id FROM s3_orders WHERE total > 50) SELECT count(*) FROM big'), 1,
+          'a CTE: one task');
+
+-- The workload, with multi-shard queries made errors.
+SET LOCAL citus.multi_task_query_log_level = 'error';
+SELECT lives_ok($$SELECT * FROM s3_orders WHERE id = 7$$, 'lookup');
+SELECT lives_ok($$SELECT id, total FROM s3_orders ORDER BY total DESC LIMIT 10$$, 'list');
+SELECT lives_ok($$UPDATE s3_orders SET note = 'updated' WHERE id = 7$$, 'update');
+SELECT lives_ok($$INSERT INTO s3_orders (id, total, note) VALUES (501, 5, 'new')$$, 'insert');
+SELECT lives_ok($$INSERT INTO s3_orders (id, total) VALUES (502, 1), (503, 2), (504, 3)$$,
+                'multi-row insert');
+SELECT lives_ok($$INSERT INTO s3_orders (id, total) VALUES (501, 9)
+                  ON CONFLICT (client_id, id) DO UPDATE SET total = excluded.total$$, 'upsert');
+SELECT lives_ok($$DELETE FROM s3_orders WHERE id = 504$$, 'delete');
+SELECT lives_ok($$SELECT o.id, count(l.id) FROM s3_orders o JOIN s3_lines l ON l.order_id = o.id GROUP BY o.id$$,
+                'join');
+SELECT is(citus_test.q('SELECT count(*) FROM s3_orders'), '23', 'A sees its own rows');
+RESET citus.multi_task_query_log_level;
+COMMIT;
+
+RESET ROLE;
+SELECT results_eq($$SELECT id, client_id FROM s3_orders WHERE id BETWEEN 501 AND 504 ORDER BY id$$,
+                  format($$VALUES (501::bigint, %1$L::uuid), (502, %1$L), (503, %1$L)$$, :'a'),
+                  'inserted rows that left client_id out belong to A');
+SET ROLE app;
+
+-- Without dbcore's routing, every shard (the worker's policy still holds).
+BEGIN;
+SELECT dbcore.set_client_token(:'ta');
+SET LOCAL dbcore.citus_routing = off;
+SELECT cmp_ok(citus_test.task_count('SELECT * FROM s3_orders'), '>', 1,
+              'with dbcore.citus_routing off: every shard');
+SELECT is(citus_test.q('SELECT count(*) FROM s3_orders'), '23', 'with the same rows');
+COMMIT;
+
+-- Prepared statements, generic plans included, across scopes.
+PREPARE s3_count AS SELECT count(*) FROM s3_orders;
+PREPARE s3_get(bigint) AS SELECT note FROM s3_orders WHERE id = $1;
+PREPARE s3_add(bigint) AS INSERT INTO s3_orders (id, total, note) VALUES ($1, 0, 'prepared');
+BEGIN;
+SELECT dbcore.set_client_token(:'ta');
+EXECUTE s3_count; EXECUTE s3_count; EXECUTE s3_count; EXECUTE s3_count; EXECUTE s3_count;
+EXECUTE s3_get(1); EXECUTE s3_get(1); EXECUTE s3_get(1); EXECUTE s3_get(1); EXECUTE s3_get(1);
+EXECUTE s3_count \gset ca_
+EXECUTE s3_get(1) \gset ga_
+EXECUTE s3_add(700); EXECUTE s3_add(701); EXECUTE s3_add(702); EXECUTE s3_add(703); EXECUTE s3_add(704);
+EXECUTE s3_add(705);
+COMMIT;
+SELECT is(:ca_count, 23, 'a prepared count in A''s scope');
+SELECT is(:'ga_note'::text, 'a', 'a prepared lookup in A''s scope');
+BEGIN;
+SELECT dbcore.set_client_token(:'tb');
+EXECUTE s3_count \gset cb_
+EXECUTE s3_get(1) \gset gb_
+EXECUTE s3_add(706);
+COMMIT;
+SELECT is(:cb_count, 5, 'the same statement in B''s scope counts B''s rows');
+SELECT is(:'gb_note'::text, 'b', 'and looks up B''s row');
+BEGIN;
+SET LOCAL plan_cache_mode = force_generic_plan;
+SELECT dbcore.set_client_token(:'ta');
+EXECUTE s3_count \gset cg_
+COMMIT;
+SELECT is(:cg_count, 29, 'a forced generic plan back in A''s scope: A''s rows (with the 6 inserted)');
+RESET ROLE;
+SELECT results_eq($$SELECT client_id, count(*) FROM s3_orders WHERE id >= 700 GROUP BY 1 ORDER BY 2$$,
+                  format($$VALUES (%L::uuid, 1::bigint), (%L::uuid, 6::bigint)$$, :'b', :'a'),
+                  'the prepared insert put each row in the scope it ran in');
+SET ROLE app;
+BEGIN;
+SELECT throws_ok('EXECUTE s3_count', '42501', 'no client scope is set',
+                 'the prepared statement without a scope is refused');
+COMMIT;
+DEALLOCATE ALL;
+RESET ROLE;
+
+SELECT * FROM finish();

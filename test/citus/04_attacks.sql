@@ -1,0 +1,246 @@
+-- 04_attacks.sql: the tenant attacks that apply to a Citus cluster, and
+-- Citus's own ways around the policies.  The application role (app, owns
+-- nothing) works in client A's scope; client B is the victim, whose values
+-- all contain "B-SECRET".  Each attack must be refused, or see and change
+-- A's rows only; B's rows are checked intact at the end.  The table's owner
+-- (tenant_owner, no BYPASSRLS) tries what an owner can on the workers.
+\set ON_ERROR_STOP on
+SET client_min_messages = warning;
+SELECT plan(51);
+
+SET ROLE tenant_owner;
+CREATE TABLE s4_notes (id bigint NOT NULL, client_id uuid NOT NULL, body text,
+                       PRIMARY KEY (client_id, id));
+CREATE TABLE s4_tags (id bigint NOT NULL, client_id uuid NOT NULL, note_id bigint, tag text,
+                      PRIMARY KEY (client_id, id));
+SELECT dbcore.enable_tenant_scoping('s4_notes');
+SELECT dbcore.enable_tenant_scoping('s4_tags');
+GRANT SELECT, INSERT, UPDATE, DELETE ON s4_notes, s4_tags TO app;
+RESET ROLE;
+SET citus.enable_unsafe_triggers = on;
+SELECT create_distributed_table('s4_notes', 'client_id');
+SELECT create_distributed_table('s4_tags', 'client_id', colocate_with => 's4_notes');
+RESET citus.enable_unsafe_triggers;
+
+-- A and B on different workers, and A2 on B's worker (A's scope must not
+-- see B there either).
+SELECT citus_test.client_on('s4_notes', :w1_port) AS a,
+       citus_test.client_on('s4_notes', :w2_port) AS b \gset
+SELECT dbcore.mint_client_token(:'a', '1 hour') AS ta \gset
+INSERT INTO s4_notes SELECT g, :'a', 'A note ' || g FROM generate_series(1, 4) g;
+INSERT INTO s4_notes SELECT g, :'b', 'B-SECRET note ' || g FROM generate_series(1, 3) g;
+INSERT INTO s4_tags SELECT g, :'a', g, 'A tag' FROM generate_series(1, 4) g;
+INSERT INTO s4_tags SELECT g, :'b', g, 'B-SECRET tag' FROM generate_series(1, 3) g;
+-- (the token holds no quote, the client id neither)
+SELECT format($c$%s -X -q -h 127.0.0.1 -p %s -U app -d %s -c 'BEGIN' -c "SET LOCAL dbcore.client_id = '%s'" -c 'COPY s4_notes TO STDOUT' 2>&1 | tr '\t' ' '; true$c$,
+              :'psql_bin', :coord_port, current_database(), :'ta') AS copy_to_cmd,
+       format($c$printf '97,%s,planted\n' | %s -X -q -h 127.0.0.1 -p %s -U app -d %s -c 'BEGIN' -c "SET LOCAL dbcore.client_id = '%s'" -c 'COPY s4_notes (id, client_id, body) FROM STDIN WITH (FORMAT csv)' 2>&1; true$c$,
+              :'b', :'psql_bin', :coord_port, current_database(), :'ta') AS copy_from_cmd \gset
+SELECT shard_name AS b_shard FROM citus_shards
+ WHERE shardid = get_shard_id_for_distribution_column('s4_notes', :'b') \gset
+SELECT shard_name AS a_shard FROM citus_shards
+ WHERE shardid = get_shard_id_for_distribution_column('s4_notes', :'a') \gset
+
+-- B's rows as they must stay.
+CREATE FUNCTION citus_test.b_rows() RETURNS text LANGUAGE sql SECURITY DEFINER AS $$
+SELECT string_agg(x, ';' ORDER BY x) FROM (
+    SELECT n.id || ':' || n.body AS x FROM s4_notes n WHERE n.body LIKE 'B-SECRET%'
+    UNION ALL
+    SELECT t.id || ':' || t.tag FROM s4_tags t WHERE t.tag LIKE 'B-SECRET%') s
+$$;
+SELECT citus_test.b_rows() AS b_before \gset
+
+-- A function that fails loudly if it is ever shown B's data (not
+-- LEAKPROOF: row level security must filter before it runs).
+CREATE FUNCTION citus_test.leak(v text) RETURNS boolean LANGUAGE plpgsql COST 0.0001 AS $$
+BEGIN
+    IF v LIKE '%B-SECRET%' THEN
+        RAISE EXCEPTION 'ATTACK SUCCEEDED: %', v;
+    END IF;
+    RETURN true;
+END;
+$$;
+GRANT EXECUTE ON FUNCTION citus_test.leak(text) TO PUBLIC;
+
+SET ROLE app;
+BEGIN;
+SELECT dbcore.set_client_token(:'ta');
+
+-- Reading.
+SELECT is(citus_test.q(format('SELECT count(*) FROM s4_notes WHERE client_id = %L', :'b')), '0',
+          'B''s client_id in the WHERE clause: nothing');
+SELECT is(citus_test.q(format('SELECT count(*) FROM s4_notes WHERE client_id = %L OR true', :'b')), '4',
+          'OR true: A''s rows only');
+SELECT is(citus_test.q($$SELECT count(*) FROM s4_notes WHERE citus_test.leak(body)$$), '4',
+          'a leaky function in the WHERE clause never sees B''s rows');
+SELECT is(citus_test.q($$SELECT count(DISTINCT client_id) FROM s4_notes$$), '1',
+          'one client in every aggregate');
+SELECT is(citus_test.q($$SELECT count(*) FROM s4_notes n JOIN s4_tags t ON t.note_id = n.id$$), '4',
+          'a join of co-located tables without client_id: A''s pairs only');
+SELECT is(citus_test.q($$SELECT count(*) FROM s4_notes n JOIN s4_tags t ON t.note_id = n.id
+                          WHERE t.client_id <> n.client_id$$), '0',
+          'no pair across clients');
+SELECT is(citus_test.q($$SELECT count(*) FROM (SELECT body FROM s4_notes UNION ALL SELECT tag FROM s4_tags) s
+                          WHERE s.body LIKE 'B-SECRET%'$$), '0',
+          'a UNION of both tables: nothing of B''s');
+SELECT is(citus_test.q(format($$SELECT count(*) FROM s4_notes WHERE client_id IN (%L, %L)$$, :'a', :'b')), '4',
+          'a multi-client IN list: A''s rows only');
+SET LOCAL dbcore.citus_routing = off;
+SELECT is(citus_test.q($$SELECT count(*) FROM s4_notes WHERE citus_test.leak(body)$$), '4',
+          'on every shard (routing off): the workers'' policies hold');
+RESET dbcore.citus_routing;
+
+-- Writing.
+SELECT is(citus_test.q(format($$WITH u AS (UPDATE s4_notes SET body = 'hacked' WHERE client_id = %L RETURNING 1)
+                                 SELECT count(*) FROM u$$, :'b')), '0',
+          'UPDATE of B''s rows changes nothing');
+SELECT is(citus_test.q(format($$WITH d AS (DELETE FROM s4_notes WHERE client_id = %L RETURNING 1)
+                                 SELECT count(*) FROM d$$, :'b')), '0',
+          'DELETE of B''s rows deletes nothing');
+SELECT throws_ok(format($$INSERT INTO s4_notes (id, client_id, body) VALUES (90, %L, 'planted')$$, :'b'),
+                 '42501', NULL, 'INSERT of a row of B is refused');
+SELECT throws_ok(format($$UPDATE s4_notes SET client_id = %L WHERE id = 1$$, :'b'),
+                 '0A000', NULL, 'moving a row to B is refused (Citus refuses changing the distribution column)');
+SELECT throws_ok(format($$INSERT INTO s4_notes (id, client_id, body) VALUES (1, %L, 'x')
+                          ON CONFLICT (client_id, id) DO UPDATE SET body = 'hacked'$$, :'b'),
+                 '42501', NULL, 'an upsert onto B''s key is refused');
+SELECT throws_ok(format($$INSERT INTO s4_tags (id, client_id, note_id, tag)
+                          SELECT id + 100, %L, id, 'planted' FROM s4_notes$$, :'b'),
+                 NULL, NULL, 'INSERT ... SELECT naming B is refused');
+SELECT lives_ok($$INSERT INTO s4_tags (id, client_id, note_id, tag)
+                  SELECT id + 100, client_id, id, 'copied' FROM s4_notes$$,
+                'INSERT ... SELECT carrying client_id through (pushed down to the shards) works');
+SELECT is(citus_test.q($$SELECT count(*) FROM s4_tags WHERE tag = 'copied'$$), '4', 'and copied A''s rows only');
+-- Without client_id in the SELECT, Citus sends the rows through the
+-- coordinator with COPY, which row level security refuses (as COPY FROM
+-- is refused on one node).
+SELECT throws_ok($$INSERT INTO s4_tags (id, note_id, tag) SELECT id + 200, id, 'copied' FROM s4_notes$$,
+                 '0A000', 'COPY FROM not supported with row-level security',
+                 'INSERT ... SELECT that leaves client_id out is refused');
+COMMIT;
+
+-- Through views and functions of the table's owner.
+RESET ROLE;
+SET ROLE tenant_owner;
+CREATE VIEW s4_notes_view AS SELECT id, client_id, body FROM s4_notes;
+CREATE VIEW s4_notes_invoker WITH (security_invoker) AS SELECT id, client_id, body FROM s4_notes;
+CREATE FUNCTION s4_all_notes() RETURNS bigint LANGUAGE sql SECURITY DEFINER
+    AS $$SELECT count(*) FROM public.s4_notes$$;
+GRANT SELECT ON s4_notes_view, s4_notes_invoker TO app;
+GRANT EXECUTE ON FUNCTION s4_all_notes() TO app;
+RESET ROLE;
+SET ROLE app;
+BEGIN;
+SELECT dbcore.set_client_token(:'ta');
+SELECT is(citus_test.q('SELECT count(*) FROM s4_notes_view'), '4',
+          'a view of the table''s owner: the owner is scoped too (FORCE), A''s rows');
+SELECT is(citus_test.q('SELECT count(*) FROM s4_notes_invoker'), '4', 'a security_invoker view: A''s rows');
+SELECT is(citus_test.q('SELECT s4_all_notes()'), '4', 'a SECURITY DEFINER function of the owner: A''s rows');
+COMMIT;
+
+-- The scope cannot be switched by what is passed to set_client_token(): the
+-- value is set as one literal.
+BEGIN;
+SELECT dbcore.set_client_token(:'ta');
+SELECT throws_ok(format($$SELECT dbcore.set_client_token(%L)$$,
+                        'v1.x''; SET LOCAL dbcore.client_id TO ''' || :'b'),
+                 '22023', 'malformed client token', 'SQL in a token is a bad token, not a command');
+SELECT is(dbcore.current_client_id(), :'a'::uuid, 'the scope is still A''s');
+COMMIT;
+RESET ROLE;
+BEGIN;
+SELECT dbcore.set_client(format('%s''; RESET dbcore.client_id; SELECT ''', :'b'));
+SELECT is(current_setting('dbcore.client_id'), format('%s''; RESET dbcore.client_id; SELECT ''', :'b'),
+          'set_client() of a text with quotes and commands sets exactly that text');
+COMMIT;
+
+-- COPY, as the application runs it (psql as app, through the server's
+-- COPY FROM PROGRAM): COPY TO shows A's rows; COPY FROM skips row level
+-- security, so PostgreSQL refuses it (as on one node).
+CREATE TEMP TABLE s4_out (line text);
+COPY s4_out FROM PROGRAM :'copy_to_cmd';
+SELECT is((SELECT count(*) FROM s4_out WHERE line LIKE '%A note%'), 4::bigint, 'COPY TO: A''s rows');
+SELECT is((SELECT count(*) FROM s4_out WHERE line LIKE '%B-SECRET%'), 0::bigint, 'and none of B''s');
+TRUNCATE s4_out;
+COPY s4_out FROM PROGRAM :'copy_from_cmd';
+SELECT ok((SELECT bool_or(line LIKE '%COPY FROM not supported with row-level security%') FROM s4_out),
+          'COPY FROM into a scoped distributed table is refused');
+DROP TABLE s4_out;
+
+-- Citus's own ways to the shards, as the application role.
+SET ROLE app;
+SELECT is((SELECT count(*) FROM run_command_on_shards('s4_notes', 'SELECT count(*) FROM %s')
+            WHERE success), 0::bigint,
+          'run_command_on_shards() reading the shards: refused on every shard (no scope there)');
+SELECT is((SELECT count(*) FROM run_command_on_shards('s4_notes', 'SELECT string_agg(body, '','') FROM %s')
+            WHERE result LIKE '%B-SECRET%'), 0::bigint,
+          'and shows nothing of B''s');
+BEGIN;
+SELECT dbcore.set_client_token(:'ta');
+SELECT is((SELECT count(*) FROM run_command_on_shards('s4_notes', 'SELECT string_agg(body, '','') FROM %s')
+            WHERE result LIKE '%B-SECRET%'), 0::bigint,
+          'not within a scope either');
+COMMIT;
+SELECT is((SELECT count(*) FROM run_command_on_placements('s4_notes', 'ALTER TABLE %s DISABLE ROW LEVEL SECURITY')
+            WHERE success), 0::bigint,
+          'run_command_on_placements() cannot switch row level security off (not the owner)');
+SELECT is((SELECT count(*) FROM run_command_on_workers('ALTER TABLE s4_notes NO FORCE ROW LEVEL SECURITY')
+            WHERE success), 0::bigint,
+          'run_command_on_workers() cannot change the workers'' copies');
+SELECT throws_ok(format($$SELECT citus_move_shard_placement(%s, '127.0.0.1', %s, '127.0.0.1', %s)$$,
+                        get_shard_id_for_distribution_column('s4_notes', :'b'), :w2_port, :w1_port),
+                 NULL, NULL, 'the application role cannot move shards');
+RESET ROLE;
+
+-- The table's owner, on the nodes that hold the shards.
+SET ROLE tenant_owner;
+SELECT is((SELECT count(*) FROM run_command_on_placements('s4_notes', 'ALTER TABLE %s DISABLE ROW LEVEL SECURITY')
+            WHERE success), 0::bigint,
+          'the owner cannot switch a shard''s row level security off');
+SELECT is((SELECT count(*) FROM run_command_on_placements('s4_notes', 'ALTER TABLE %s NO FORCE ROW LEVEL SECURITY')
+            WHERE success), 0::bigint, 'nor stop forcing it');
+SELECT is((SELECT count(*) FROM run_command_on_placements('s4_notes', 'DROP POLICY dbcore_tenant_isolation ON %s')
+            WHERE success), 0::bigint, 'nor drop the restrictive policy');
+SELECT is((SELECT count(*) FROM run_command_on_placements('s4_notes', 'ALTER TABLE %s DISABLE TRIGGER ALL')
+            WHERE success), 0::bigint, 'nor disable the row guard');
+SELECT is((SELECT count(*) FROM run_command_on_placements('s4_notes', 'TRUNCATE %s')
+            WHERE success), 0::bigint, 'nor truncate a shard');
+SELECT is((SELECT count(*) FROM run_command_on_placements('s4_notes',
+              'CREATE POLICY aaa_first ON %s AS RESTRICTIVE USING (citus_test.leak(body))')
+            WHERE success), 0::bigint, 'nor add a restrictive policy that runs before dbcore''s');
+RESET ROLE;
+SELECT is(citus_test.permissive_isolation('s4_notes'), 0::bigint, 'the shards'' policies are intact');
+SELECT is_empty($$SELECT * FROM dbcore.tenant_check_shards() WHERE tbl = 's4_notes'::regclass$$,
+                'and so is the rest of their scoping');
+
+-- Connecting to a worker directly, by the shard's name.
+SELECT alike(citus_test.on_node(:w2_port, 'app', format('SELECT count(*) FROM %s', :'b_shard')),
+             'ERROR 42501: no client scope is set%', 'app on B''s worker without a scope: refused');
+SELECT is(citus_test.on_node(:w2_port, 'app',
+            format('BEGIN; SET LOCAL dbcore.client_id = %L; SELECT count(*) FROM %s', :'ta', :'b_shard')),
+          '0', 'in A''s scope: B''s shard shows nothing');
+SELECT alike(citus_test.on_node(:w2_port, 'app',
+               format($$BEGIN; SET LOCAL dbcore.client_id = %L; INSERT INTO %s VALUES (96, %L, 'planted') RETURNING 'ATTACK SUCCEEDED'$$,
+                      :'ta', :'b_shard', :'b')),
+             'ERROR 42501: %', 'writing B''s row into B''s shard: refused');
+SELECT is(citus_test.on_node(:w2_port, 'app',
+            format($$BEGIN; SET LOCAL dbcore.client_id = %L; WITH u AS (UPDATE %s SET body = 'hacked' RETURNING 1) SELECT count(*) FROM u$$,
+                   :'ta', :'b_shard')),
+          '0', 'updating B''s shard: nothing changes');
+SELECT alike(citus_test.on_node(:w2_port, 'app', format('ALTER TABLE %s DISABLE ROW LEVEL SECURITY', :'b_shard')),
+             'ERROR 42501: must be owner%', 'app cannot alter the shard');
+SELECT alike(citus_test.on_node(:w2_port, 'tenant_owner', format('ALTER TABLE %s DISABLE ROW LEVEL SECURITY', :'b_shard')),
+             'ERROR 42501: permission denied to weaken tenant scoping of table%',
+             'the owner, connected to the worker, cannot switch scoping off');
+SELECT alike(citus_test.on_node(:w2_port, 'tenant_owner', format('TRUNCATE %s', :'b_shard')),
+             'ERROR 42501: permission denied to truncate tenant-scoped table%',
+             'nor truncate the shard');
+SELECT is(citus_test.on_node(:w2_port, 'tenant_owner',
+            format('BEGIN; SET LOCAL dbcore.client_id = %L; SELECT count(*) FROM %s', :'ta', :'b_shard')),
+          '0', 'and sees nothing of B''s in A''s scope (row level security is forced on the owner)');
+SELECT alike(citus_test.on_node(:w2_port, 'tenant_owner', format('ALTER TABLE s4_notes DISABLE ROW LEVEL SECURITY')),
+             'ERROR %', 'the worker''s copy of the table cannot be changed there');
+
+SELECT is(citus_test.b_rows(), :'b_before', 'B''s rows are intact');
+
+SELECT * FROM finish();
