@@ -6,7 +6,7 @@ EXTVERSION = $(shell sed -n "s/^default_version[[:space:]]*=[[:space:]]*'\([^']*
 
 MODULE_big = dbcore
 OBJS       = src/dbcore.o src/common.o src/citus.o \
-             src/client_token.o src/client_scope.o src/row_guard.o \
+             src/client_token.o src/client_scope.o src/scope_forward.o src/row_guard.o \
              src/tenant_registry.o src/ddl_risks.o src/guard_rails.o src/scope_plan.o \
              src/scope_route.o src/updated_at.o src/migration_ledger.o src/migrate.o
 

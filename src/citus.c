@@ -18,7 +18,8 @@
  *	  citus.propagate_set_commands = 'local'.  dbcore.set_client() and its
  *	  siblings set the client scope through SET LOCAL run by SPI, and SET
  *	  LOCAL dbcore.client_id itself runs with that setting in force
- *	  (client_scope.c decides when; this file runs the commands).
+ *	  (client_scope.c and scope_forward.c decide when; this file runs the
+ *	  commands).
  *	- The guard rails know the scoped tables by dbcore.tenant_tables, which
  *	  lists the coordinator's tables, not their shards.  A shard's owner
  *	  (the table's owner, often the application's role) could connect to

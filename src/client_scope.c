@@ -24,14 +24,11 @@
  * drops the parsed forms cached below, so dbcore.current_client_id() and its
  * siblings parse a new value once, then return the cached result.
  *
- * On a Citus cluster the worker nodes must see the same scope.  Citus
- * forwards SET LOCAL commands run in a transaction block, so there the
- * scope is always set with the SQL command (citus.c), and dbcore keeps
- * track of what the workers were last sent in the transaction: a scope
- * that changed another way (set_config(), a rollback) or that Citus
- * forgot (it drops the SET LOCALs of a released savepoint) is sent again
- * before the next statement.  Plans that Citus routed by the current
- * client (scope_route.c) are dropped when another client's scope begins.
+ * On a Citus cluster the worker nodes must see the same scope: there the
+ * scope is always set as the SQL command SET LOCAL, which Citus forwards
+ * (citus.c), and scope_forward.c sends it again where Citus forgot it.
+ * Whoever must know when the client changes (scope_route.c, whose plans
+ * hold the client's id) registers with dbcore_client_scope_on_change().
  *
  *-------------------------------------------------------------------------
  */
@@ -40,17 +37,12 @@
 #include "access/parallel.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
-#include "executor/executor.h"
 #include "fmgr.h"
 #include "miscadmin.h"
-#include "nodes/parsenodes.h"
-#include "tcop/utility.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/guc_tables.h"
 #include "utils/memutils.h"
-#include "utils/inval.h"
-#include "utils/syscache.h"
 #include "utils/uuid.h"
 
 #include "citus.h"
@@ -92,29 +84,8 @@ typedef struct ClientScope
 
 static ClientScope scope;
 
-/*
- * Citus: the scope the worker nodes' connections in this transaction get
- * (what dbcore last sent; "" for none), if known, and at which transaction
- * nesting level it was sent.  Reset at the end of every transaction: new
- * connections then start without a scope.
- */
-static struct
-{
-	bool		known;
-	const char *value;			/* in TopTransactionContext; NULL: "" */
-	int			level;
-}			forwarded = {true, NULL, 0};
-
-/*
- * Citus: plans made with the current client's id as a constant
- * (scope_route.c), and that id (malloc'd).  They are invalidated when
- * another client's scope begins: each carries a plan-cache dependency on a
- * syscache entry that no real object has (pg_proc, OID 0), which dbcore
- * "invalidates" itself, locally, by calling the plan cache's callback.
- */
-static bool routed_plans = false;
-static char *routed_for = NULL;
-static uint32 routed_plan_hash = 0;
+/* told when another client's scope begins (dbcore_client_scope_on_change) */
+static DbcoreClientChange on_change = NULL;
 
 /* ----------------------------------------------------------------
  * Parsing client ids
@@ -319,16 +290,8 @@ assign_client_id(const char *newval, void *extra)
 	scope.uuid_parsed = false;
 	scope.int8_parsed = false;
 
-	/*
-	 * Cached plans that carry another client's id go (a scope that merely
-	 * ends keeps them: they would fail for want of a scope, and the same
-	 * client's next scope can use them again).  Other cached plans stay.
-	 */
-	if (routed_plans && scope.id != NULL && strcmp(scope.id, routed_for) != 0)
-	{
-		CallSyscacheCallbacks(PROCOID, routed_plan_hash);
-		routed_plans = false;
-	}
+	if (scope.id != NULL && on_change != NULL)
+		on_change(scope.id);
 }
 
 /*
@@ -402,14 +365,6 @@ client_scope_xact_callback(XactEvent event, void *arg)
 				!scope_ends_with_transaction())
 				clear_session_client_id();
 			break;
-		case XACT_EVENT_COMMIT:
-		case XACT_EVENT_ABORT:
-		case XACT_EVENT_PREPARE:
-			/* the next transaction's connections start without a scope */
-			forwarded.known = true;
-			forwarded.value = NULL;
-			forwarded.level = 0;
-			break;
 		default:
 			break;
 	}
@@ -452,6 +407,23 @@ dbcore_scope_in_force(void)
 }
 
 /*
+ * The value of dbcore.client_id in force (what was set: a client id, or a
+ * signed token in strict mode), or "" when no scope is in force.
+ */
+const char *
+dbcore_client_scope_setting(void)
+{
+	return dbcore_scope_in_force() != NULL ? client_id_setting : "";
+}
+
+void
+dbcore_client_scope_on_change(DbcoreClientChange fn)
+{
+	Assert(on_change == NULL);
+	on_change = fn;
+}
+
+/*
  * SHOW, current_setting() and pg_settings report the scope in force: a
  * value left over from an earlier transaction (see scope_in_force) shows as
  * empty, so code that reads the setting directly cannot trust a stale one.
@@ -463,147 +435,6 @@ show_client_id(void)
 		dbcore_scope_in_force() == NULL)
 		return "";
 	return client_id_setting;
-}
-
-/* ----------------------------------------------------------------
- * Citus: the scope on the worker nodes
- * ----------------------------------------------------------------
- */
-
-static ProcessUtility_hook_type prev_process_utility = NULL;
-static ExecutorStart_hook_type prev_executor_start = NULL;
-
-/* The value the workers must have: the scope in force, or "". */
-static const char *
-value_in_force(void)
-{
-	return dbcore_scope_in_force() != NULL ? client_id_setting : "";
-}
-
-/* Remember what the workers were just sent (only a transaction block's). */
-static void
-note_forwarded(void)
-{
-	if (!IsTransactionBlock())
-		return;
-	forwarded.known = true;
-	forwarded.value = MemoryContextStrdup(TopTransactionContext, value_in_force());
-	forwarded.level = GetCurrentTransactionNestLevel();
-}
-
-/*
- * Send the scope in force to the workers if they may have another one.
- * Only in a transaction block, where Citus forwards SET LOCAL (elsewhere a
- * scope lasts one statement; workers that lack it refuse the statement).
- */
-static void
-forward_scope_if_needed(void)
-{
-	const char *value;
-
-	if (!IsTransactionBlock() || IsParallelWorker())
-		return;
-	value = value_in_force();
-	if (forwarded.known &&
-		strcmp(value, forwarded.value != NULL ? forwarded.value : "") == 0)
-		return;
-	dbcore_citus_set_local(CLIENT_ID_GUC, pstrdup(value));
-}
-
-/*
- * Citus forgets the SET LOCALs of a savepoint that is released (for the
- * connections it opens later) or rolled back: what the workers get is then
- * unknown until sent again.
- */
-static void
-forwarding_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
-							SubTransactionId parentSubid, void *arg)
-{
-	if ((event == SUBXACT_EVENT_COMMIT_SUB || event == SUBXACT_EVENT_ABORT_SUB) &&
-		forwarded.level >= GetCurrentTransactionNestLevel())
-	{
-		forwarded.known = false;
-		forwarded.level = 0;
-	}
-}
-
-static bool
-sets_client_id(Node *parsetree)
-{
-	VariableSetStmt *stmt;
-
-	if (!IsA(parsetree, VariableSetStmt))
-		return false;
-	stmt = (VariableSetStmt *) parsetree;
-	return stmt->name != NULL && pg_strcasecmp(stmt->name, CLIENT_ID_GUC) == 0 &&
-		(stmt->is_local || stmt->kind == VAR_RESET);
-}
-
-static void
-run_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
-					ProcessUtilityContext context, ParamListInfo params,
-					QueryEnvironment *queryEnv, DestReceiver *dest,
-					QueryCompletion *qc)
-{
-	if (prev_process_utility)
-		prev_process_utility(pstmt, queryString, readOnlyTree, context, params,
-							 queryEnv, dest, qc);
-	else
-		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
-								queryEnv, dest, qc);
-}
-
-/*
- * On Citus (the only place this hook is installed): SET LOCAL
- * dbcore.client_id (and RESET) runs with Citus forwarding it; before any
- * other command but transaction control, the workers get the scope in force
- * if they may lack it.  TRUNCATE of a shard is judged, and COPY of a
- * distributed table rewritten, by citus.c.
- */
-static void
-client_scope_process_utility(PlannedStmt *pstmt, const char *queryString,
-							 bool readOnlyTree, ProcessUtilityContext context,
-							 ParamListInfo params, QueryEnvironment *queryEnv,
-							 DestReceiver *dest, QueryCompletion *qc)
-{
-	Node	   *parsetree = pstmt->utilityStmt;
-
-	if (sets_client_id(parsetree))
-	{
-		int			nestlevel = dbcore_citus_forward_sets_begin();
-
-		run_process_utility(pstmt, queryString, readOnlyTree, context, params,
-							queryEnv, dest, qc);
-		dbcore_citus_forward_sets_end(nestlevel);
-		note_forwarded();
-		return;
-	}
-	dbcore_citus_refuse_shard_truncate(parsetree);
-	if (IsA(parsetree, CopyStmt))
-	{
-		Node	   *copy = dbcore_citus_copy_to_query(parsetree);
-
-		if (copy != parsetree)
-		{
-			pstmt = copyObject(pstmt);
-			pstmt->utilityStmt = copy;
-			readOnlyTree = false;
-		}
-	}
-	if (!IsA(parsetree, TransactionStmt))
-		forward_scope_if_needed();
-	run_process_utility(pstmt, queryString, readOnlyTree, context, params,
-						queryEnv, dest, qc);
-}
-
-static void
-client_scope_executor_start(QueryDesc *queryDesc, int eflags)
-{
-	forward_scope_if_needed();
-	if (prev_executor_start)
-		prev_executor_start(queryDesc, eflags);
-	else
-		standard_ExecutorStart(queryDesc, eflags);
 }
 
 /*
@@ -648,14 +479,6 @@ dbcore_client_scope_init(void)
 							   check_client_id, assign_client_id, show_client_id);
 
 	RegisterXactCallback(client_scope_xact_callback, NULL);
-	if (dbcore_citus_loaded())
-	{
-		RegisterSubXactCallback(forwarding_subxact_callback, NULL);
-		prev_process_utility = ProcessUtility_hook;
-		ProcessUtility_hook = client_scope_process_utility;
-		prev_executor_start = ExecutorStart_hook;
-		ExecutorStart_hook = client_scope_executor_start;
-	}
 
 	clear_stale_placeholder_scope();
 }
@@ -975,34 +798,4 @@ dbcore_current_client_try_datum(Oid typid, Datum *value)
 	}
 	*value = dbcore_current_client_datum(typid);
 	return true;
-}
-
-/*
- * A plan is being made with the current client's id as a constant: it must
- * go when another client's scope begins.  Returns the hash value of its
- * plan-cache dependency (PlanInvalItem on PROCOID).
- */
-uint32
-dbcore_client_scope_note_routed(void)
-{
-	const char *id = dbcore_scope_in_force();
-
-	if (routed_plan_hash == 0)
-		routed_plan_hash = GetSysCacheHashValue1(PROCOID, ObjectIdGetDatum(InvalidOid));
-	if (id == NULL)
-		return routed_plan_hash;
-	/*
-	 * (Plans routed for another client were invalidated when this client's
-	 * scope began: see assign_client_id.)
-	 */
-	if (routed_plans && strcmp(routed_for, id) == 0)
-		return routed_plan_hash;
-	free(routed_for);
-	routed_for = strdup(id);
-	if (routed_for == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory")));
-	routed_plans = true;
-	return routed_plan_hash;
 }

@@ -35,12 +35,18 @@ extern bool dbcore_is_current_client(Datum value, Oid typid);
 extern bool dbcore_current_client_try_datum(Oid typid, Datum *value);
 
 /*
- * Called when a plan is made with the current client's id as a constant
- * (scope_route.c): such plans are invalidated when another client's scope
- * begins.  Returns the hash value of the PlanInvalItem (on PROCOID) that the
- * plan must carry for that.
+ * The value of dbcore.client_id in force: the client id or, in strict mode,
+ * the token that was set; "" when no scope is in force.
  */
-extern uint32 dbcore_client_scope_note_routed(void);
+extern const char *dbcore_client_scope_setting(void);
+
+/*
+ * fn(id) is called by the setting's assign hook whenever a scope for a
+ * client begins, also when a rollback restores one (one listener:
+ * scope_route.c).  It must not fail.
+ */
+typedef void (*DbcoreClientChange) (const char *id);
+extern void dbcore_client_scope_on_change(DbcoreClientChange fn);
 
 /* The SQL-callable readers, which scope_plan.c recognises by address. */
 extern Datum dbcore_current_client_id(PG_FUNCTION_ARGS);

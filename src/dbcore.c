@@ -20,6 +20,7 @@
 #include "client_token.h"
 #include "guard_rails.h"
 #include "migrate.h"
+#include "scope_forward.h"
 #include "scope_plan.h"
 #include "scope_route.h"
 #include "updated_at.h"
@@ -31,14 +32,16 @@ void		_PG_init(void);
 /*
  * The order matters where one file's setting is read when another's is
  * defined:
- *	- whether Citus is loaded is noted first: the client scope and the
- *	  routing of scoped queries install their Citus hooks only then;
+ *	- whether Citus is loaded is noted first: the scope's forwarding to
+ *	  the workers and the routing of scoped queries install their hooks
+ *	  only then;
  *	- the token settings (dbcore.signing_keys, dbcore.token_max_ttl) come
  *	  before the client scope: defining dbcore.client_id runs its check hook
  *	  on a value set before the library was loaded, and that hook verifies
  *	  tokens against the keys (strict mode);
  *	- the client scope then clears such a value left over from an earlier
- *	  transaction (a leak through connection poolers otherwise);
+ *	  transaction (a leak through connection poolers otherwise); its
+ *	  forwarding to Citus's workers follows it;
  *	- the planner hook that routes scoped queries on Citus comes after the
  *	  one for the scope's init-plans, so that it runs first and the other
  *	  sees the query it planned;
@@ -52,6 +55,7 @@ _PG_init(void)
 	dbcore_citus_init();
 	dbcore_client_token_init();
 	dbcore_client_scope_init();
+	dbcore_scope_forward_init();
 	dbcore_scope_plan_init();
 	dbcore_scope_route_init();
 	dbcore_guard_rails_init();

@@ -24,9 +24,9 @@
  * Citus can send the row to its shard.
  *
  * Such a plan holds the client's id: it carries a plan-cache dependency
- * that client_scope.c invalidates when another client's scope begins (only
- * such plans are made again; other cached plans stay).  Only on a server with Citus loaded,
- * and while dbcore.citus_routing is on.
+ * that this file invalidates when another client's scope begins (only such
+ * plans are made again; other cached plans stay).  Only on a server with
+ * Citus loaded, and while dbcore.citus_routing is on.
  *
  *-------------------------------------------------------------------------
  */
@@ -37,6 +37,7 @@
 #include "parser/parsetree.h"
 #include "optimizer/planner.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 #include "utils/typcache.h"
@@ -50,6 +51,17 @@
 static bool citus_routing = true;
 
 static planner_hook_type prev_planner_hook = NULL;
+
+/*
+ * Plans made with the current client's id as a constant, and that id
+ * (malloc'd).  They are invalidated when another client's scope begins:
+ * each carries a plan-cache dependency on a syscache entry that no real
+ * object has (pg_proc, OID 0), which dbcore "invalidates" itself, locally,
+ * by calling the plan cache's callback.
+ */
+static bool routed_plans = false;
+static char *routed_for = NULL;
+static uint32 routed_plan_hash = 0;
 
 typedef struct RouteContext
 {
@@ -276,6 +288,47 @@ route_walker(Node *node, RouteContext *ctx)
 	return expression_tree_walker(node, route_walker, (void *) ctx);
 }
 
+/*
+ * A plan is being made with the current client's id as a constant: it must
+ * go when another client's scope begins.  Returns the hash value of its
+ * plan-cache dependency (PlanInvalItem on PROCOID).
+ */
+static uint32
+note_routed(void)
+{
+	const char *id = dbcore_scope_in_force();
+
+	if (routed_plan_hash == 0)
+		routed_plan_hash = GetSysCacheHashValue1(PROCOID, ObjectIdGetDatum(InvalidOid));
+	/* (plans routed for another client went when this client's scope began) */
+	if (id == NULL || (routed_plans && strcmp(routed_for, id) == 0))
+		return routed_plan_hash;
+	free(routed_for);
+	routed_for = strdup(id);
+	if (routed_for == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	routed_plans = true;
+	return routed_plan_hash;
+}
+
+/*
+ * Another client's scope begins (called by the setting's assign hook):
+ * cached plans that carry another client's id go.  A scope that merely
+ * ends keeps them: they would fail for want of a scope, and the same
+ * client's next scope can use them again.  Other cached plans stay.
+ */
+static void
+client_changed(const char *id)
+{
+	if (routed_plans && strcmp(id, routed_for) != 0)
+	{
+		CallSyscacheCallbacks(PROCOID, routed_plan_hash);
+		routed_plans = false;
+	}
+}
+
 static PlannedStmt *
 route_planner(Query *parse, const char *query_string, int cursorOptions,
 			  ParamListInfo boundParams)
@@ -296,7 +349,7 @@ route_planner(Query *parse, const char *query_string, int cursorOptions,
 		PlanInvalItem *item = makeNode(PlanInvalItem);
 
 		item->cacheId = PROCOID;
-		item->hashValue = dbcore_client_scope_note_routed();
+		item->hashValue = note_routed();
 		result->invalItems = lappend(result->invalItems, item);
 	}
 	return result;
@@ -317,5 +370,6 @@ dbcore_scope_route_init(void)
 	{
 		prev_planner_hook = planner_hook;
 		planner_hook = route_planner;
+		dbcore_client_scope_on_change(client_changed);
 	}
 }
