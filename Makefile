@@ -8,7 +8,9 @@ MODULE_big = dbcore
 OBJS       = src/dbcore.o src/common.o \
              src/client_token.o src/client_scope.o src/row_guard.o \
              src/tenant_registry.o src/ddl_risks.o src/guard_rails.o src/scope_plan.o \
-             src/updated_at.o src/migration_ledger.o src/migrate.o
+             src/updated_at.o src/migration_ledger.o src/migrate.o \
+             src/audit.o src/audit_log.o src/audit_registry.o \
+             src/soft_delete.o src/soft_delete_admin.o
 
 # Only the install and upgrade scripts are installed; sql/<feature>.sql files
 # beside them are pg_regress inputs (the classic contrib layout).  As in

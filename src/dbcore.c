@@ -15,11 +15,13 @@
 #include "fmgr.h"
 #include "utils/guc.h"
 
+#include "audit.h"
 #include "client_scope.h"
 #include "client_token.h"
 #include "guard_rails.h"
 #include "migrate.h"
 #include "scope_plan.h"
+#include "soft_delete.h"
 #include "updated_at.h"
 
 PG_MODULE_MAGIC;
@@ -36,8 +38,9 @@ void		_PG_init(void);
  *	- the client scope then clears such a value left over from an earlier
  *	  transaction (a leak through connection poolers otherwise);
  *	- the rest is independent: the planner hook for the scope's init-plans,
- *	  the guard rails' transaction callbacks, dbcore.auto_updated_at and
- *	  dbcore.allow_out_of_order.
+ *	  the guard rails' transaction callbacks, dbcore.auto_updated_at,
+ *	  dbcore.allow_out_of_order, dbcore.actor (the audit trail) and
+ *	  dbcore.show_deleted (soft delete).
  * Last, the dbcore.* prefix is reserved, so a misspelt setting is an error.
  */
 void
@@ -49,6 +52,8 @@ _PG_init(void)
 	dbcore_guard_rails_init();
 	dbcore_updated_at_init();
 	dbcore_migrate_init();
+	dbcore_audit_init();
+	dbcore_soft_delete_init();
 
 	MarkGUCPrefixReserved("dbcore");
 }
