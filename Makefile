@@ -21,10 +21,10 @@ OBJS       = src/dbcore.o src/common.o \
 DATA       = $(wildcard sql/$(EXTENSION)--*.sql)
 DOCS       = README.md CHANGELOG.md SECURITY.md $(wildcard doc/*.md)
 
-REGRESS    = updated_at tenant_scoping tenant_tokens tenant_stale_scope tenant_hazards scope_plans migrations bad_input
+REGRESS    = updated_at tenant_scoping tenant_tokens tenant_stale_scope tenant_hazards scope_plans migrations bad_input audit soft_delete
 REGRESS_OPTS = --inputdir=.
 
-ISOLATION  = updated_at_concurrency tenant_scopes tenant_ddl_locks migrations_concurrency
+ISOLATION  = updated_at_concurrency tenant_scopes tenant_ddl_locks migrations_concurrency audit_concurrency soft_delete_concurrency
 ISOLATION_OPTS = --inputdir=test/isolation
 
 PG_CPPFLAGS = -I$(srcdir)/src
