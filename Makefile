@@ -65,6 +65,7 @@ bench:
 	bash bench/updated_at.sh
 	bash bench/migrations.sh
 	bash bench/tenant.sh
+	bash bench/audit.sh
 
 # The regression and isolation suites with the server under valgrind memcheck.
 valgrind:
