@@ -35,6 +35,7 @@
 
 #include "access/genam.h"
 #include "access/heapam.h"
+#include "access/hio.h"
 #include "access/table.h"
 #include "access/xact.h"
 #include "lib/ilist.h"
@@ -129,6 +130,7 @@ struct AuditLogWriter
 	int			nindexes;
 	Relation	indexes[LOG_MAX_INDEXES];
 	IndexInfo  *indexinfos[LOG_MAX_INDEXES];
+	BulkInsertState bistate;	/* keeps the log's last page pinned */
 	ResourceOwner owner;		/* the writer's: references and pins */
 	SubTransactionId subid;		/* where the locks were taken */
 	dlist_node	node;			/* in open_writers */
@@ -168,6 +170,8 @@ writer_close(AuditLogWriter *w, bool cleanup)
 	if (cleanup)
 	{
 		CurrentResourceOwner = w->owner;
+		if (w->bistate != NULL)
+			ReleaseBulkInsertStatePin(w->bistate);
 		for (i = 0; i < w->nindexes; i++)
 		{
 			dbcore_compat_index_insert_cleanup(w->indexes[i], w->indexinfos[i]);
@@ -181,6 +185,13 @@ writer_close(AuditLogWriter *w, bool cleanup)
 	ResourceOwnerRelease(w->owner, RESOURCE_RELEASE_AFTER_LOCKS, cleanup, false);
 	ResourceOwnerDelete(w->owner);
 	w->owner = NULL;
+	if (w->bistate != NULL)
+	{
+		/* (the pin, if any, went with the owner) */
+		w->bistate->current_buf = InvalidBuffer;
+		FreeBulkInsertState(w->bistate);
+		w->bistate = NULL;
+	}
 	w->rel = NULL;
 	w->nindexes = 0;
 }
@@ -359,6 +370,17 @@ writer_open(AuditLogWriter *w)
 	old = MemoryContextSwitchTo(w->cxt);
 	for (i = 0; i < w->nindexes; i++)
 		w->indexinfos[i] = BuildIndexInfo(w->indexes[i]);
+
+	/*
+	 * The statement's rows go to the log's last page, kept pinned between
+	 * rows, and the log grows by several pages at a time when a statement
+	 * writes many, as COPY does; but through shared buffers as any INSERT
+	 * (no ring of COPY's: its reuse would write pages and flush WAL in the
+	 * statement).
+	 */
+	w->bistate = GetBulkInsertState();
+	FreeAccessStrategy(w->bistate->strategy);
+	w->bistate->strategy = NULL;
 	MemoryContextSwitchTo(old);
 }
 
@@ -402,7 +424,7 @@ dbcore_audit_log_write(AuditLogWriter *w, const AuditLogRow *row)
 	w->writing = true;
 	CurrentResourceOwner = w->owner;
 	tuple = heap_form_tuple(RelationGetDescr(w->rel), values, nulls);
-	simple_heap_insert(w->rel, tuple);
+	heap_insert(w->rel, tuple, GetCurrentCommandId(true), 0, w->bistate);
 
 	/* One entry per index, as CatalogIndexInsert() does. */
 	for (i = 0; i < w->nindexes; i++)
