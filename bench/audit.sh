@@ -592,7 +592,9 @@ if [[ $callgrind == 1 ]]; then
     done
     # Back to a normal cluster, for cluster_stop.
     _dbcore_as_pg "$(pg_bin pg_ctl)" -D "$DBCORE_CLUSTER_DATA" -m fast -w -t 300 stop >/dev/null || true
-    rm -rf "${CG_DIR:?}"
+    # (the postmaster's own profile may still be being written when pg_ctl
+    # returns: rm races it)
+    rm -rf "${CG_DIR:?}" 2>/dev/null || { sleep 2; rm -rf "${CG_DIR:?}"; }
     _dbcore_as_pg "$(pg_bin pg_ctl)" -D "$DBCORE_CLUSTER_DATA" -l "$DBCORE_CLUSTER_LOG" -w -t 60 start >/dev/null ||
         die "the cluster did not come back after callgrind"
 
