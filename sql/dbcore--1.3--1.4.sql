@@ -35,6 +35,10 @@ STABLE
 SET search_path = pg_catalog, pg_temp
 AS $function$
 BEGIN
+    IF tbl IS NULL THEN
+        RAISE EXCEPTION 'tbl must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
     SELECT c.relname, c.relkind, c.relowner, c.relispartition, c.relrowsecurity, c.relforcerowsecurity
       INTO relname, relkind, relowner, relispartition, relrowsecurity, relforcerowsecurity
       FROM pg_catalog.pg_class c WHERE c.oid = tbl;

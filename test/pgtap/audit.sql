@@ -9,7 +9,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS dbcore;
 LOAD 'dbcore';
 
-SELECT plan(60);
+SELECT plan(61);
 
 ------------------------------------------------------------------------------
 -- Objects, labels, privileges
@@ -142,6 +142,8 @@ SELECT is((SELECT (new_values->>'updated_at')::timestamptz FROM dbcore.audit_log
 -- The transaction-scoped actor.
 SELECT throws_ok($$ALTER ROLE CURRENT_USER SET dbcore.actor = 'x'$$, '42501', NULL,
                  'dbcore.actor cannot be a role default');
+SELECT throws_ok($$SELECT dbcore._owned_table(NULL, 'The audit trail', 'enable_audit')$$, '22004',
+                 'tbl must not be null', 'the attach helpers'' table check refuses a NULL table (22004)');
 SELECT throws_ok($$SELECT dbcore.set_actor(repeat('x', 2000))$$, '22023', 'value for dbcore.actor is too long',
                  'dbcore.actor has a length limit');
 
