@@ -8,7 +8,9 @@ MODULE_big = dbcore
 OBJS       = src/dbcore.o src/common.o src/citus.o \
              src/client_token.o src/client_scope.o src/scope_forward.o src/row_guard.o \
              src/tenant_registry.o src/ddl_risks.o src/guard_rails.o src/scope_plan.o \
-             src/scope_route.o src/updated_at.o src/migration_ledger.o src/migrate.o
+             src/scope_route.o src/updated_at.o src/migration_ledger.o src/migrate.o \
+             src/audit.o src/audit_log.o src/audit_registry.o \
+             src/soft_delete.o src/soft_delete_admin.o
 
 # Only the install and upgrade scripts are installed; sql/<feature>.sql files
 # beside them are pg_regress inputs (the classic contrib layout).  As in
@@ -19,10 +21,10 @@ OBJS       = src/dbcore.o src/common.o src/citus.o \
 DATA       = $(wildcard sql/$(EXTENSION)--*.sql)
 DOCS       = README.md CHANGELOG.md SECURITY.md $(wildcard doc/*.md)
 
-REGRESS    = updated_at tenant_scoping tenant_tokens tenant_stale_scope tenant_hazards scope_plans migrations bad_input
+REGRESS    = updated_at tenant_scoping tenant_tokens tenant_stale_scope tenant_hazards scope_plans migrations bad_input audit soft_delete
 REGRESS_OPTS = --inputdir=.
 
-ISOLATION  = updated_at_concurrency tenant_scopes tenant_ddl_locks migrations_concurrency
+ISOLATION  = updated_at_concurrency tenant_scopes tenant_ddl_locks migrations_concurrency audit_concurrency soft_delete_concurrency
 ISOLATION_OPTS = --inputdir=test/isolation
 
 PG_CPPFLAGS = -I$(srcdir)/src
@@ -63,6 +65,7 @@ bench:
 	bash bench/updated_at.sh
 	bash bench/migrations.sh
 	bash bench/tenant.sh
+	bash bench/audit.sh
 
 # The regression and isolation suites with the server under valgrind memcheck.
 valgrind:

@@ -151,17 +151,7 @@ fi
 # (dbcore supports parallel plans; this is about the per-row cost).
 # dbcore is preloaded, as its documentation recommends.  work_mem is large
 # enough that bitmaps of the large tenant stay exact (no lossy pages).
-export DBCORE_CLUSTER_CONF="
-shared_buffers = 1GB
-wal_buffers = 64MB
-max_wal_size = 20GB
-min_wal_size = 1GB
-checkpoint_timeout = 1h
-synchronous_commit = off
-autovacuum = off
-jit = off
-max_parallel_workers_per_gather = 0
-bgwriter_lru_maxpages = 0
+export DBCORE_CLUSTER_CONF="$DBCORE_BENCH_CONF
 work_mem = 64MB
 shared_preload_libraries = 'dbcore'
 "
@@ -726,17 +716,7 @@ declare -A IR
 if [[ $callgrind == 1 ]]; then
     say "callgrind: instructions per transaction (${#WORKLOADS[@]} workloads x ${#VARIANTS[@]} variants)"
     CG_DIR="$DBCORE_CLUSTER_BASE/callgrind"
-    mkdir -p "$CG_DIR"
-    [[ $EUID -ne 0 ]] || chown postgres: "$CG_DIR"
-    _dbcore_as_pg "$(pg_bin pg_ctl)" -D "$DBCORE_CLUSTER_DATA" -m fast -w -t 60 stop >/dev/null
-    _dbcore_as_pg valgrind --tool=callgrind --trace-children=yes \
-        --callgrind-out-file="$CG_DIR/cg.%p" \
-        "$(pg_bin postgres)" -D "$DBCORE_CLUSTER_DATA" >"$CG_DIR/postmaster.log" 2>&1 &
-    for ((i = 0; i < 240; i++)); do
-        "$(pg_bin pg_isready)" -q && break
-        sleep 0.5
-    done
-    "$(pg_bin pg_isready)" -q || { tail -n 20 "$CG_DIR/postmaster.log" >&2; die "the cluster did not come up under callgrind"; }
+    cluster_callgrind_start "$CG_DIR"
     PM_PID="$(head -n 1 "$DBCORE_CLUSTER_DATA/postmaster.pid")"
 
     # Under valgrind, /proc/PID/cmdline shows valgrind's command line, not

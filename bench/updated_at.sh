@@ -116,18 +116,7 @@ fi
 # production, but never waited for (lib.sh already turns fsync and
 # full_page_writes off and sets wal_level = minimal); everything fits in
 # shared_buffers; no checkpoint or autovacuum starts on its own.
-export DBCORE_CLUSTER_CONF="
-shared_buffers = 1GB
-wal_buffers = 64MB
-max_wal_size = 20GB
-min_wal_size = 1GB
-checkpoint_timeout = 1h
-synchronous_commit = off
-autovacuum = off
-jit = off
-max_parallel_workers_per_gather = 0
-bgwriter_lru_maxpages = 0
-"
+export DBCORE_CLUSTER_CONF="$DBCORE_BENCH_CONF"
 cluster_start bench
 
 PSQL="$(pg_bin psql)"

@@ -48,6 +48,7 @@
 #include "citus.h"
 #include "client_scope.h"
 #include "client_token.h"
+#include "common.h"
 #include "compat.h"
 
 #define CLIENT_ID_GUC			"dbcore.client_id"
@@ -191,30 +192,6 @@ parse_int64(const char *s, int64 *out)
  * ----------------------------------------------------------------
  */
 
-/* Where a refused value came from, in words for the error message. */
-static const char *
-client_id_source_words(GucSource source)
-{
-	switch (source)
-	{
-		case PGC_S_ENV_VAR:
-		case PGC_S_FILE:
-		case PGC_S_ARGV:
-		case PGC_S_GLOBAL:
-			return "in the server configuration";
-		case PGC_S_DATABASE:
-		case PGC_S_USER:
-		case PGC_S_DATABASE_USER:
-			return "as a role or database default";
-		case PGC_S_CLIENT:
-			return "in the connection's startup options";
-		case PGC_S_TEST:
-			return "as a role, database or function default";
-		default:
-			return "from this source";
-	}
-}
-
 static bool
 check_client_id(char **newval, void **extra, GucSource source)
 {
@@ -226,20 +203,10 @@ check_client_id(char **newval, void **extra, GucSource source)
 	if (value == NULL || value[0] == '\0')
 		return true;
 
-	/*
-	 * A parallel worker restores its leader's value, which the leader has
-	 * already checked.
-	 */
-	if (!InitializingParallelWorker && source != PGC_S_SESSION)
-	{
-		GUC_check_errcode(ERRCODE_INSUFFICIENT_PRIVILEGE);
-		GUC_check_errmsg("%s cannot be set %s", CLIENT_ID_GUC,
-						 client_id_source_words(source));
-		GUC_check_errdetail("A client scope must not outlive the transaction that sets it.");
-		GUC_check_errhint("Set the client in each transaction with dbcore.set_client() or SET LOCAL %s.",
-						  CLIENT_ID_GUC);
+	if (!dbcore_guc_check_session_source(CLIENT_ID_GUC, source,
+										 "A client scope must not outlive the transaction that sets it.",
+										 "Set the client in each transaction with dbcore.set_client() or SET LOCAL " CLIENT_ID_GUC "."))
 		return false;
-	}
 
 	len = strlen(value);
 	if (len > DBCORE_CLIENT_ID_MAX_LEN)

@@ -12,6 +12,7 @@
 #include "access/tupdesc.h"
 #include "commands/trigger.h"
 #include "fmgr.h"
+#include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/rel.h"
 
@@ -35,6 +36,35 @@ extern Oid	dbcore_schema_of(FunctionCallInfo fcinfo);
 
 /* The OID of function nspoid.name() taking no arguments, or InvalidOid. */
 extern Oid	dbcore_function_oid(Oid nspoid, const char *name);
+
+/*
+ * Are two stored values of one attribute the same bytes?  (Two NULLs are;
+ * equal TOAST pointers are, without fetching either value.)
+ */
+extern bool dbcore_datum_same(Datum a, bool a_null, Datum b, bool b_null,
+							  Form_pg_attribute attr);
+
+/* ----------------------------------------------------------------
+ * Transaction-scoped settings (dbcore.client_id, dbcore.actor,
+ * dbcore.show_deleted)
+ * ----------------------------------------------------------------
+ */
+
+/* Where a setting's value came from, in words for an error message. */
+extern const char *dbcore_guc_source_words(GucSource source);
+
+/*
+ * For a check hook: may a non-empty value of setting name come from
+ * source?  Only values set in a session (SET, SET LOCAL, set_config(), a
+ * function's SET clause) may: a role or database default, the server
+ * configuration or connection options would outlive the transaction.
+ * Otherwise reports 42501 through GUC_check_err*() and returns false.
+ */
+extern bool dbcore_guc_check_session_source(const char *name, GucSource source,
+											const char *detail, const char *hint);
+
+/* Set a setting at session level, bypassing privilege checks (clearing). */
+extern void dbcore_guc_set_session(const char *name, const char *value);
 
 /*
  * Per-trigger state of dbcore's row triggers.
@@ -101,5 +131,34 @@ typedef struct DbcoreIdentity
 
 extern void dbcore_become(Oid roleid, DbcoreIdentity *saved);
 extern void dbcore_unbecome(DbcoreIdentity *saved);
+
+/*
+ * SQL on dbcore's own tables as their owner: dbcore_spi_enter_as() becomes
+ * the role (as dbcore_become()) and connects to SPI; dbcore_spi_leave()
+ * undoes both.  dbcore_check_spi() turns an unexpected SPI result into an
+ * internal error.
+ */
+extern void dbcore_spi_enter_as(Oid roleid, DbcoreIdentity *saved);
+extern void dbcore_spi_leave(DbcoreIdentity *saved);
+extern void dbcore_check_spi(int ret, int expected);
+
+/*
+ * Run query (no parameters) as roleid and turn its rows (relid, check
+ * name, table, detail) into "relid/<prefix><check name>" keys, and with
+ * details (table, detail) pairs, in cxt: how the guard rails compare the
+ * problems of dbcore's tables before and after a DDL command.
+ */
+extern List *dbcore_problem_keys(Oid roleid, const char *query, const char *prefix,
+								 MemoryContext cxt, List **details);
+
+/*
+ * Pin search_path to "pg_catalog, pg_temp" for the SQL dbcore runs (every
+ * name in it qualified anyway); returns the GUC nest level to undo it with.
+ */
+extern int	dbcore_pin_search_path(void);
+extern void dbcore_unpin_search_path(int nestlevel);
+
+/* The owner of relation relid (error if it does not exist). */
+extern Oid	dbcore_relation_owner(Oid relid);
 
 #endif							/* DBCORE_COMMON_H */

@@ -10,13 +10,21 @@
 #ifndef DBCORE_COMPAT_H
 #define DBCORE_COMPAT_H
 
+#include "access/genam.h"
 #include "access/tupdesc.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_proc.h"
+#include "executor/executor.h"
+#include "nodes/parsenodes.h"
+#if PG_VERSION_NUM >= 160000
+#include "parser/parse_relation.h"
+#endif
 #include "utils/acl.h"
 #include "utils/guc.h"
 #include "utils/guc_tables.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
 
 /* pg_class_ownercheck() and pg_proc_aclcheck() became generic in 16. */
 #if PG_VERSION_NUM >= 160000
@@ -132,5 +140,64 @@ dbcore_compat_extension_schema(Oid extoid)
 	return nspoid;
 }
 #endif
+
+/*
+ * A table's primary key index (InvalidOid: none).  Since 18 the caller says
+ * whether a deferrable one will do; dbcore only reads its columns, so it
+ * will.  (Before 18 a deferrable primary key is not reported.)
+ */
+#if PG_VERSION_NUM >= 180000
+#define dbcore_compat_primary_key_index(rel) RelationGetPrimaryKeyIndex((rel), true)
+#else
+#define dbcore_compat_primary_key_index(rel) RelationGetPrimaryKeyIndex(rel)
+#endif
+
+/*
+ * Since 17 an index AM may keep state between index_insert() calls of one
+ * IndexInfo (BRIN keeps its revmap pinned), released by
+ * index_insert_cleanup(); before, there is nothing to release.
+ */
+#if PG_VERSION_NUM >= 170000
+#define dbcore_compat_index_insert_cleanup(index, ii) index_insert_cleanup((index), (ii))
+#else
+#define dbcore_compat_index_insert_cleanup(index, ii) ((void) 0)
+#endif
+
+/*
+ * An executor state for one UPDATE of one relation outside of a plan (the
+ * soft-delete mark): the one-entry range table, with the updated columns
+ * that UPDATE OF triggers look at (in an RTEPermissionInfo since 16, in
+ * the range table entry before; the pruning bitmap is new in 18), and the
+ * EvalPlanQual state (its list of result relations is new in 16).
+ */
+#if PG_VERSION_NUM >= 160000
+#define dbcore_compat_epq_init(epqstate, estate) \
+	EvalPlanQualInit((epqstate), (estate), NULL, NIL, -1, NIL)
+#else
+#define dbcore_compat_epq_init(epqstate, estate) \
+	EvalPlanQualInit((epqstate), (estate), NULL, NIL, -1)
+#endif
+
+static inline void
+dbcore_compat_init_update_rangetable(EState *estate, RangeTblEntry *rte,
+									 Bitmapset *updated_cols)
+{
+#if PG_VERSION_NUM >= 160000
+	List	   *perminfos = NIL;
+	RTEPermissionInfo *perminfo = addRTEPermissionInfo(&perminfos, rte);
+
+	perminfo->requiredPerms = ACL_UPDATE;
+	perminfo->updatedCols = updated_cols;
+#if PG_VERSION_NUM >= 180000
+	ExecInitRangeTable(estate, list_make1(rte), perminfos, bms_make_singleton(1));
+#else
+	ExecInitRangeTable(estate, list_make1(rte), perminfos);
+#endif
+#else
+	rte->requiredPerms = ACL_UPDATE;
+	rte->updatedCols = updated_cols;
+	ExecInitRangeTable(estate, list_make1(rte));
+#endif
+}
 
 #endif							/* DBCORE_COMPAT_H */

@@ -15,6 +15,7 @@
 #include "fmgr.h"
 #include "utils/guc.h"
 
+#include "audit.h"
 #include "citus.h"
 #include "client_scope.h"
 #include "client_token.h"
@@ -23,6 +24,7 @@
 #include "scope_forward.h"
 #include "scope_plan.h"
 #include "scope_route.h"
+#include "soft_delete.h"
 #include "updated_at.h"
 
 PG_MODULE_MAGIC;
@@ -46,7 +48,8 @@ void		_PG_init(void);
  *	  one for the scope's init-plans, so that it runs first and the other
  *	  sees the query it planned;
  *	- the rest is independent: the guard rails' transaction callbacks,
- *	  dbcore.auto_updated_at and dbcore.allow_out_of_order.
+ *	  dbcore.auto_updated_at, dbcore.allow_out_of_order, dbcore.actor (the
+ *	  audit trail) and dbcore.show_deleted (soft delete).
  * Last, the dbcore.* prefix is reserved, so a misspelt setting is an error.
  */
 void
@@ -61,6 +64,8 @@ _PG_init(void)
 	dbcore_guard_rails_init();
 	dbcore_updated_at_init();
 	dbcore_migrate_init();
+	dbcore_audit_init();
+	dbcore_soft_delete_init();
 
 	MarkGUCPrefixReserved("dbcore");
 }

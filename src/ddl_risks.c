@@ -143,6 +143,37 @@ rangevar_relid(RangeVar *rv)
 	return rv ? RangeVarGetRelid(rv, NoLock, true) : InvalidOid;
 }
 
+/*
+ * Is an index predicate only "column IS [NOT] NULL" tests, ANDed (as the
+ * partial unique indexes of soft delete, WHERE deleted_at IS NULL)?  Such
+ * a test calls no function and cannot fail: building the index evaluates
+ * nothing an error could show, as for an index without a predicate.
+ */
+static bool
+null_test_predicate(Node *where)
+{
+	ListCell   *lc;
+
+	if (where == NULL)
+		return true;
+	if (IsA(where, NullTest))
+	{
+		Node	   *arg = (Node *) ((NullTest *) where)->arg;
+
+		return arg != NULL && IsA(arg, ColumnRef) &&
+			list_length(((ColumnRef *) arg)->fields) == 1 &&
+			IsA(linitial(((ColumnRef *) arg)->fields), String);
+	}
+	if (IsA(where, BoolExpr) && ((BoolExpr *) where)->boolop == AND_EXPR)
+	{
+		foreach(lc, ((BoolExpr *) where)->args)
+			if (!null_test_predicate((Node *) lfirst(lc)))
+				return false;
+		return true;
+	}
+	return false;
+}
+
 /* Key column names of an index or constraint; NIL if any key is an expression. */
 static List *
 index_key_names(List *index_params, bool *has_expr)
@@ -368,7 +399,7 @@ dbcore_ddl_risks(Node *parsetree)
 			{
 				IndexStmt  *stmt = (IndexStmt *) parsetree;
 				Oid			relid = rangevar_relid(stmt->relation);
-				bool		has_expr = stmt->whereClause != NULL;
+				bool		has_expr = !null_test_predicate(stmt->whereClause);
 				List	   *keys = index_key_names(stmt->indexParams, &has_expr);
 
 				if (has_expr)

@@ -50,10 +50,12 @@
 #include "utils/syscache.h"
 
 #include "citus.h"
+#include "audit.h"
 #include "common.h"
 #include "compat.h"
 #include "ddl_risks.h"
 #include "guard_rails.h"
+#include "soft_delete.h"
 #include "tenant_registry.h"
 
 /*
@@ -187,7 +189,9 @@ same_plain_trigger(const Trigger *a, const Trigger *b)
  * Before ALTER TABLE parent ATTACH PARTITION part: a row trigger of part's
  * own that parent also has (same name) would clash with the clone that
  * PostgreSQL gives part.  dbcore's row guard always goes; dbcore's
- * updated_at trigger goes when the clone will do exactly what it did.  Any
+ * soft-delete trigger goes when it marks the same column (the clone may
+ * also fire BEFORE UPDATE, to tell row movement apart); dbcore's updated_at
+ * and audit triggers go when the clone will do exactly what they did.  Any
  * other same-named trigger stays, and the attach fails as PostgreSQL makes
  * it fail.  (If the command fails, the transaction rolls the drop back.)
  *
@@ -202,6 +206,8 @@ prepare_attach(Oid nspoid, Oid parent, Oid part)
 	Oid			userid = GetUserId();
 	Oid			guard_fn;
 	Oid			updated_at_fn;
+	Oid			audit_fn;
+	Oid			soft_delete_fn;
 	char		relkind = get_rel_relkind(part);
 	Relation	prel;
 	Relation	crel;
@@ -219,6 +225,8 @@ prepare_attach(Oid nspoid, Oid parent, Oid part)
 
 	guard_fn = dbcore_function_oid(nspoid, "tenant_row_guard");
 	updated_at_fn = dbcore_function_oid(nspoid, "updated_at");
+	audit_fn = dbcore_function_oid(nspoid, AUDIT_FUNCTION);
+	soft_delete_fn = dbcore_function_oid(nspoid, SOFT_DELETE_FUNCTION);
 	prel = table_open(parent, AccessShareLock);
 	crel = table_open(part, AccessShareLock);
 	if (prel->trigdesc != NULL && crel->trigdesc != NULL)
@@ -228,7 +236,8 @@ prepare_attach(Oid nspoid, Oid parent, Oid part)
 			const Trigger *pt = &prel->trigdesc->triggers[i];
 
 			if (!OidIsValid(pt->tgfoid) ||
-				(pt->tgfoid != guard_fn && pt->tgfoid != updated_at_fn))
+				(pt->tgfoid != guard_fn && pt->tgfoid != updated_at_fn &&
+				 pt->tgfoid != audit_fn && pt->tgfoid != soft_delete_fn))
 				continue;
 			for (j = 0; j < crel->trigdesc->numtriggers; j++)
 			{
@@ -240,6 +249,9 @@ prepare_attach(Oid nspoid, Oid parent, Oid part)
 				if (pt->tgfoid == guard_fn
 					? (ct->tgfoid == guard_fn &&
 					   strcmp(ct->tgname, "dbcore_tenant_guard") == 0)
+					: pt->tgfoid == soft_delete_fn
+					? (ct->tgfoid == soft_delete_fn && ct->tgnargs == 1 &&
+					   pt->tgnargs == 1 && strcmp(ct->tgargs[0], pt->tgargs[0]) == 0)
 					: same_plain_trigger(pt, ct))
 					doomed = lappend_oid(doomed, ct->tgoid);
 			}
@@ -305,12 +317,24 @@ scope_as_owner(const DbcoreRegistry *reg, Oid relid, const char *colname)
 }
 
 /*
+ * The problems of every scoped and every audited table, as "relid/check
+ * name" keys (and, with details, (table, detail) pairs), in cxt.
+ */
+static List *
+all_problems(const DbcoreRegistry *reg, MemoryContext cxt, List **details)
+{
+	List	   *keys = dbcore_registry_problems(reg, cxt, details);
+
+	return list_concat(keys, dbcore_audit_problems(reg, cxt, details));
+}
+
+/*
  * The end-of-command work: scope new partitions, keep detached ones guarded
  * (each as its owner, then registered as the registry's owner), and (with
  * check) list the problems now.
  */
 static List *
-after_ddl(FunctionCallInfo fcinfo, bool check, List **details)
+after_ddl(FunctionCallInfo fcinfo, Node *parsetree, bool check, List **details)
 {
 	DbcoreRegistry reg;
 	List	   *volatile keys = NIL;
@@ -341,8 +365,10 @@ after_ddl(FunctionCallInfo fcinfo, bool check, List **details)
 			}
 		}
 		SPI_finish();
+		/* soft delete on partitions created, attached or detached */
+		dbcore_soft_delete_after_ddl(parsetree, reg.nspoid);
 		if (check)
-			keys = dbcore_registry_problems(&reg, TopTransactionContext, details);
+			keys = all_problems(&reg, TopTransactionContext, details);
 	}
 	PG_FINALLY();
 	{
@@ -391,12 +417,15 @@ dbcore_tenant_ddl_start(PG_FUNCTION_ARGS)
 			/* registry reads as its owner; the judging as the caller */
 			dbcore_refuse_ddl_risks((List *) risks, &reg);
 			if (frame->check)
+			{
 				dbcore_citus_refuse_shard_weakening(parsetree, &reg);
+				dbcore_audit_refuse_ddl(parsetree, &reg);
+			}
 			foreach(lc, attach)
 				prepare_attach(reg.nspoid, linitial_oid((List *) lfirst(lc)),
 							   lsecond_oid((List *) lfirst(lc)));
 			if (frame->check)
-				frame->problems = dbcore_registry_problems(&reg, TopTransactionContext, NULL);
+				frame->problems = all_problems(&reg, TopTransactionContext, NULL);
 		}
 		PG_FINALLY();
 		{
@@ -422,11 +451,14 @@ dbcore_tenant_ddl_end(PG_FUNCTION_ARGS)
 	ListCell   *lk;
 	ListCell   *ld;
 	const char *table = NULL;
+	bool		audit = false;
 	StringInfoData what;
+	Node	   *parsetree;
 
 	require_event_trigger(fcinfo, "dbcore.tenant_ddl_end()");
 	if (in_guard_rails || creating_extension)
 		PG_RETURN_VOID();
+	parsetree = ((EventTriggerData *) fcinfo->context)->parsetree;
 
 	/* Citus copies dbcore's restrictive policy as a permissive one. */
 	dbcore_citus_policy_created(((EventTriggerData *) fcinfo->context)->parsetree);
@@ -440,11 +472,11 @@ dbcore_tenant_ddl_end(PG_FUNCTION_ARGS)
 	/* No frame: the command started before dbcore's triggers existed. */
 	if (frame == NULL || !frame->check)
 	{
-		(void) after_ddl(fcinfo, false, NULL);
+		(void) after_ddl(fcinfo, parsetree, false, NULL);
 		PG_RETURN_VOID();
 	}
 
-	now_keys = after_ddl(fcinfo, true, &details);
+	now_keys = after_ddl(fcinfo, parsetree, true, &details);
 	initStringInfo(&what);
 	forboth(lk, now_keys, ld, details)
 	{
@@ -452,14 +484,24 @@ dbcore_tenant_ddl_end(PG_FUNCTION_ARGS)
 
 		if (key_in_list(frame->problems, (const char *) lfirst(lk)))
 			continue;
-		/* Report the first table that got a new problem. */
+		/* Report the first table that got a new problem, of one kind. */
 		if (table == NULL)
+		{
 			table = (const char *) linitial(d);
-		else if (strcmp(table, (const char *) linitial(d)) != 0)
+			audit = dbcore_audit_problem_key((const char *) lfirst(lk));
+		}
+		else if (strcmp(table, (const char *) linitial(d)) != 0 ||
+				 audit != dbcore_audit_problem_key((const char *) lfirst(lk)))
 			continue;
 		appendStringInfo(&what, "%s%s", what.len > 0 ? "; " : "",
 						 (const char *) lsecond(d));
 	}
+	if (table != NULL && audit)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to weaken the audit trail of table \"%s\"", table),
+				 errdetail("After this command: %s.", what.data),
+				 errhint("Only a superuser or a role with BYPASSRLS may do this; or such a role first calls dbcore.disable_audit().")));
 	if (table != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -485,6 +527,7 @@ dbcore_tenant_sql_drop(PG_FUNCTION_ARGS)
 	PG_TRY();
 	{
 		dbcore_registry_forget_dropped(&reg);
+		dbcore_audit_forget_dropped(&reg);
 	}
 	PG_FINALLY();
 	{

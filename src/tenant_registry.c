@@ -56,29 +56,6 @@ dbcore_registry_open(FunctionCallInfo fcinfo, DbcoreRegistry *reg)
 	reg->nspname = quote_identifier(get_namespace_name(reg->nspoid));
 }
 
-/* Become the registry's owner and connect to SPI. */
-static void
-registry_enter(const DbcoreRegistry *reg, DbcoreIdentity *saved)
-{
-	dbcore_become(reg->owner, saved);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-}
-
-static void
-registry_leave(DbcoreIdentity *saved)
-{
-	SPI_finish();
-	dbcore_unbecome(saved);
-}
-
-static void
-check_spi(int ret, int expected)
-{
-	if (ret != expected)
-		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
-}
-
 /* ----------------------------------------------------------------
  * Reading
  * ----------------------------------------------------------------
@@ -93,7 +70,7 @@ registry_lookup(const DbcoreRegistry *reg, Oid relid)
 
 	values[0] = ObjectIdGetDatum(relid);
 	/* not read-only: see what this command did just before */
-	check_spi(SPI_execute_with_args(psprintf("SELECT r.column_name::pg_catalog.text FROM %s.%s r"
+	dbcore_check_spi(SPI_execute_with_args(psprintf("SELECT r.column_name::pg_catalog.text FROM %s.%s r"
 											 " WHERE r.tbl OPERATOR(pg_catalog.=) $1",
 											 reg->nspname, REGISTRY_TABLE),
 									1, argtypes, values, NULL, false, 1),
@@ -113,11 +90,11 @@ dbcore_registry_column(const DbcoreRegistry *reg, Oid relid)
 
 	if (!OidIsValid(relid))
 		return NULL;
-	registry_enter(reg, &saved);
+	dbcore_spi_enter_as(reg->owner, &saved);
 	col = registry_lookup(reg, relid);
 	if (col != NULL)
 		result = MemoryContextStrdup(cxt, col);
-	registry_leave(&saved);
+	dbcore_spi_leave(&saved);
 	return result;
 }
 
@@ -130,14 +107,14 @@ registry_root(const DbcoreRegistry *reg, Oid relid)
 	bool		isnull;
 
 	values[0] = ObjectIdGetDatum(relid);
-	check_spi(SPI_execute_with_args(psprintf("SELECT a.relid::pg_catalog.oid"
-											 "  FROM pg_catalog.pg_partition_ancestors($1) WITH ORDINALITY AS a(relid, n)"
-											 "  JOIN %s.%s x ON x.tbl OPERATOR(pg_catalog.=) a.relid"
-											 " WHERE a.relid OPERATOR(pg_catalog.<>) $1"
-											 " ORDER BY a.n LIMIT 1",
-											 reg->nspname, REGISTRY_TABLE),
-									1, argtypes, values, NULL, false, 1),
-			  SPI_OK_SELECT);
+	dbcore_check_spi(SPI_execute_with_args(psprintf("SELECT a.relid::pg_catalog.oid"
+													"  FROM pg_catalog.pg_partition_ancestors($1) WITH ORDINALITY AS a(relid, n)"
+													"  JOIN %s.%s x ON x.tbl OPERATOR(pg_catalog.=) a.relid"
+													" WHERE a.relid OPERATOR(pg_catalog.<>) $1"
+													" ORDER BY a.n LIMIT 1",
+													reg->nspname, REGISTRY_TABLE),
+										   1, argtypes, values, NULL, false, 1),
+					 SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		return InvalidOid;
 	return DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
@@ -188,8 +165,8 @@ dbcore_registry_pending(const DbcoreRegistry *reg, bool detached)
 			"                     WHERE x.tbl::pg_catalog.oid OPERATOR(pg_catalog.=) t.relid)"
 			"  ORDER BY t.level, t.relid, t.root";
 
-	registry_enter(reg, &saved);
-	check_spi(SPI_execute(psprintf(sql, reg->nspname), false, 0), SPI_OK_SELECT);
+	dbcore_spi_enter_as(reg->owner, &saved);
+	dbcore_check_spi(SPI_execute(psprintf(sql, reg->nspname), false, 0), SPI_OK_SELECT);
 	for (i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
@@ -207,7 +184,7 @@ dbcore_registry_pending(const DbcoreRegistry *reg, bool detached)
 		result = lappend(result, p);
 		MemoryContextSwitchTo(old);
 	}
-	registry_leave(&saved);
+	dbcore_spi_leave(&saved);
 	return result;
 }
 
@@ -221,32 +198,10 @@ List *
 dbcore_registry_problems(const DbcoreRegistry *reg, MemoryContext cxt,
 						 List **details)
 {
-	DbcoreIdentity saved;
-	List	   *keys = NIL;
-	uint64		i;
-
-	registry_enter(reg, &saved);
-	/* not read-only: see this command's changes */
-	check_spi(SPI_execute(psprintf("SELECT p.tbl::pg_catalog.oid, p.check_name, p.tbl::pg_catalog.text, p.detail"
-								   " FROM %s.tenant_scoping_problems() p", reg->nspname),
-						  false, 0),
-			  SPI_OK_SELECT);
-	for (i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		MemoryContext old = MemoryContextSwitchTo(cxt);
-
-		keys = lappend(keys, psprintf("%s/%s", SPI_getvalue(tup, desc, 1),
-									  SPI_getvalue(tup, desc, 2)));
-		if (details)
-			*details = lappend(*details,
-							   list_make2(pstrdup(SPI_getvalue(tup, desc, 3)),
-										  pstrdup(SPI_getvalue(tup, desc, 4))));
-		MemoryContextSwitchTo(old);
-	}
-	registry_leave(&saved);
-	return keys;
+	return dbcore_problem_keys(reg->owner,
+							   psprintf("SELECT p.tbl::pg_catalog.oid, p.check_name, p.tbl::pg_catalog.text, p.detail"
+										" FROM %s.tenant_scoping_problems() p", reg->nspname),
+							   "", cxt, details);
 }
 
 /* ----------------------------------------------------------------
@@ -291,10 +246,10 @@ registry_add(const DbcoreRegistry *reg, Oid relid, const char *colname, Oid root
 	}
 
 	/* The scoping must be complete. */
-	check_spi(SPI_execute_with_args(psprintf("SELECT p.detail FROM %s.tenant_check_tables(ARRAY[$1], ARRAY[$2]) p",
-											 reg->nspname),
-									2, argtypes, values, nulls, false, 1),
-			  SPI_OK_SELECT);
+	dbcore_check_spi(SPI_execute_with_args(psprintf("SELECT p.detail FROM %s.tenant_check_tables(ARRAY[$1], ARRAY[$2]) p",
+													reg->nspname),
+										   2, argtypes, values, nulls, false, 1),
+					 SPI_OK_SELECT);
 	if (SPI_processed > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -303,11 +258,11 @@ registry_add(const DbcoreRegistry *reg, Oid relid, const char *colname, Oid root
 											  SPI_tuptable->tupdesc, 1)),
 				 errhint("Call dbcore.enable_tenant_scoping() on the table.")));
 
-	check_spi(SPI_execute_with_args(psprintf("INSERT INTO %s.%s AS r (tbl, column_name, root) VALUES ($1, $2, $3)"
-											 " ON CONFLICT (tbl) DO UPDATE SET root = EXCLUDED.root",
-											 reg->nspname, REGISTRY_TABLE),
-									3, argtypes, values, nulls, false, 0),
-			  SPI_OK_INSERT);
+	dbcore_check_spi(SPI_execute_with_args(psprintf("INSERT INTO %s.%s AS r (tbl, column_name, root) VALUES ($1, $2, $3)"
+													" ON CONFLICT (tbl) DO UPDATE SET root = EXCLUDED.root",
+													reg->nspname, REGISTRY_TABLE),
+										   3, argtypes, values, nulls, false, 0),
+					 SPI_OK_INSERT);
 }
 
 void
@@ -315,9 +270,9 @@ dbcore_registry_add(const DbcoreRegistry *reg, const DbcorePendingScope *p)
 {
 	DbcoreIdentity saved;
 
-	registry_enter(reg, &saved);
+	dbcore_spi_enter_as(reg->owner, &saved);
 	registry_add(reg, p->relid, p->colname, p->root, p->detached);
-	registry_leave(&saved);
+	dbcore_spi_leave(&saved);
 }
 
 /* Forget the tables a DROP removed (pg_event_trigger_dropped_objects()). */
@@ -326,15 +281,15 @@ dbcore_registry_forget_dropped(const DbcoreRegistry *reg)
 {
 	DbcoreIdentity saved;
 
-	registry_enter(reg, &saved);
-	check_spi(SPI_execute(psprintf("DELETE FROM %s.%s r USING pg_catalog.pg_event_trigger_dropped_objects() d"
-								   " WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
-								   " AND d.objsubid OPERATOR(pg_catalog.=) 0"
-								   " AND r.tbl::pg_catalog.oid OPERATOR(pg_catalog.=) d.objid",
-								   reg->nspname, REGISTRY_TABLE),
-						  false, 0),
-			  SPI_OK_DELETE);
-	registry_leave(&saved);
+	dbcore_spi_enter_as(reg->owner, &saved);
+	dbcore_check_spi(SPI_execute(psprintf("DELETE FROM %s.%s r USING pg_catalog.pg_event_trigger_dropped_objects() d"
+										  " WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
+										  " AND d.objsubid OPERATOR(pg_catalog.=) 0"
+										  " AND r.tbl::pg_catalog.oid OPERATOR(pg_catalog.=) d.objid",
+										  reg->nspname, REGISTRY_TABLE),
+								 false, 0),
+					 SPI_OK_DELETE);
+	dbcore_spi_leave(&saved);
 }
 
 /* ----------------------------------------------------------------
@@ -424,12 +379,12 @@ dbcore_tenant_unregister(PG_FUNCTION_ARGS)
 				 errhint("Run it as a superuser or as a role with BYPASSRLS that owns the table.")));
 
 	dbcore_registry_open(fcinfo, &reg);
-	registry_enter(&reg, &saved);
-	check_spi(SPI_execute_with_args(psprintf("DELETE FROM %s.%s r WHERE r.tbl OPERATOR(pg_catalog.=) $1",
-											 reg.nspname, REGISTRY_TABLE),
-									1, argtypes, values, NULL, false, 0),
-			  SPI_OK_DELETE);
+	dbcore_spi_enter_as(reg.owner, &saved);
+	dbcore_check_spi(SPI_execute_with_args(psprintf("DELETE FROM %s.%s r WHERE r.tbl OPERATOR(pg_catalog.=) $1",
+													reg.nspname, REGISTRY_TABLE),
+										   1, argtypes, values, NULL, false, 0),
+					 SPI_OK_DELETE);
 	removed = (SPI_processed > 0);
-	registry_leave(&saved);
+	dbcore_spi_leave(&saved);
 	PG_RETURN_BOOL(removed);
 }

@@ -268,28 +268,6 @@ updated_at_value(const UpdatedAtState *state)
 	return TimestampGetDatum(local_cache_out);
 }
 
-/* Are two stored values of one attribute the same bytes? */
-static bool
-updated_at_datum_same(Datum a, bool a_null, Datum b, bool b_null,
-					  Form_pg_attribute attr)
-{
-	if (a_null || b_null)
-		return a_null == b_null;
-
-	/*
-	 * An unchanged out-of-line value keeps its TOAST pointer in the new row;
-	 * equal pointers mean equal values without fetching either.
-	 */
-	if (attr->attlen == -1 &&
-		VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(a)) &&
-		VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(b)) &&
-		memcmp(DatumGetPointer(a), DatumGetPointer(b),
-			   VARSIZE_EXTERNAL(DatumGetPointer(a))) == 0)
-		return true;
-
-	return datum_image_eq(a, b, attr->attbyval, attr->attlen);
-}
-
 /* Did the UPDATE change any column besides the timestamp column? */
 static bool
 updated_at_row_changed(HeapTuple oldtuple, HeapTuple newtuple,
@@ -325,8 +303,8 @@ updated_at_row_changed(HeapTuple oldtuple, HeapTuple newtuple,
 
 		if (attr->attisdropped || attr->attnum == skip_attnum)
 			continue;
-		if (!updated_at_datum_same(oldvalues[i], oldnulls[i],
-								   newvalues[i], newnulls[i], attr))
+		if (!dbcore_datum_same(oldvalues[i], oldnulls[i],
+							   newvalues[i], newnulls[i], attr))
 			return true;
 	}
 	return false;
@@ -458,8 +436,8 @@ dbcore_updated_at(PG_FUNCTION_ARGS)
 			Datum		oldval = heap_getattr(oldtuple, state->common.attnum, tupdesc, &oldnull);
 			Datum		newval = heap_getattr(newtuple, state->common.attnum, tupdesc, &newnull);
 
-			if (!updated_at_datum_same(oldval, oldnull, newval, newnull,
-									   TupleDescAttr(tupdesc, state->common.attnum - 1)))
+			if (!dbcore_datum_same(oldval, oldnull, newval, newnull,
+								   TupleDescAttr(tupdesc, state->common.attnum - 1)))
 				return PointerGetDatum(newtuple);
 		}
 
@@ -559,10 +537,7 @@ dbcore_auto_attach_updated_at(PG_FUNCTION_ARGS)
 		PG_RETURN_VOID();
 
 	SPI_connect();
-	nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+	nestlevel = dbcore_pin_search_path();
 	ret = SPI_execute("SELECT d.objid FROM pg_catalog.pg_event_trigger_ddl_commands() d"
 					  " WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
 					  "   AND d.objsubid OPERATOR(pg_catalog.=) 0"
@@ -580,7 +555,7 @@ dbcore_auto_attach_updated_at(PG_FUNCTION_ARGS)
 		if (!isnull)
 			created = lappend_oid(created, DatumGetObjectId(objid));
 	}
-	AtEOXact_GUC(true, nestlevel);
+	dbcore_unpin_search_path(nestlevel);
 
 	foreach(lc, created)
 	{

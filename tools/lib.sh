@@ -13,6 +13,8 @@
 #   cluster_save_state FILE      remember the running cluster in FILE ...
 #   cluster_load_state FILE      ... and get it back in another process
 #   pg_bin PROGRAM               path of a PostgreSQL program (initdb, psql ...)
+#   cluster_callgrind_start DIR  restart the cluster under valgrind --tool=callgrind
+#   DBCORE_BENCH_CONF            postgresql.conf lines of the benchmarks' clusters
 #
 #   citus_cluster_start NAME [N] a Citus coordinator and N workers (default 2),
 #                                all as postgres, dbcore preloaded after citus;
@@ -355,6 +357,45 @@ EOF
     export PGHOST="$DBCORE_CLUSTER_BASE" PGPORT="$port" PGUSER=postgres PGDATABASE=postgres
     unset PGPASSWORD PGSERVICE PGSSLMODE PGOPTIONS PGHOSTADDR
     ok "cluster '$name' up: PGHOST=$PGHOST PGPORT=$PGPORT (log: $DBCORE_CLUSTER_LOG)"
+}
+
+# DBCORE_BENCH_CONF: the postgresql.conf lines the benchmarks (bench/*.sh)
+# give their clusters, in DBCORE_CLUSTER_CONF with their own: WAL is still
+# generated, as in production, but never waited for (cluster_start already
+# turns fsync and full_page_writes off and sets wal_level = minimal);
+# everything fits in shared_buffers; no checkpoint or autovacuum starts on
+# its own; no parallel workers split the work differently per variant.
+DBCORE_BENCH_CONF="
+shared_buffers = 1GB
+wal_buffers = 64MB
+max_wal_size = 20GB
+min_wal_size = 1GB
+checkpoint_timeout = 1h
+synchronous_commit = off
+autovacuum = off
+jit = off
+max_parallel_workers_per_gather = 0
+bgwriter_lru_maxpages = 0
+"
+
+# cluster_callgrind_start DIR: restart the cluster cluster_start made under
+# valgrind --tool=callgrind, which follows the postmaster's forks: every
+# process writes DIR/cg.PID when it exits.  Stop it with pg_ctl as usual
+# (cluster_stop does).
+cluster_callgrind_start() {
+    local dir="$1" i
+    mkdir -p "$dir"
+    [[ $EUID -ne 0 ]] || chown postgres: "$dir"
+    _dbcore_as_pg "$(pg_bin pg_ctl)" -D "$DBCORE_CLUSTER_DATA" -m fast -w -t 60 stop >/dev/null
+    _dbcore_as_pg valgrind --tool=callgrind --trace-children=yes \
+        --callgrind-out-file="$dir/cg.%p" \
+        "$(pg_bin postgres)" -D "$DBCORE_CLUSTER_DATA" >"$dir/postmaster.log" 2>&1 &
+    for ((i = 0; i < 240; i++)); do
+        "$(pg_bin pg_isready)" -q && return 0
+        sleep 0.5
+    done
+    tail -n 20 "$dir/postmaster.log" >&2
+    die "the cluster did not come up under callgrind"
 }
 
 # cluster_stop: stop the cluster cluster_start made and remove its directory.

@@ -23,7 +23,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION IF NOT EXISTS dbcore;
 LOAD 'dbcore';
 
-SELECT plan(54);
+SELECT plan(64);
 
 ------------------------------------------------------------------------------
 -- The witness
@@ -523,6 +523,136 @@ SELECT pg_temp.attack('regress_priv_mallory',
       DELETE FROM priv_attack.plain WHERE id = 10$$,
     NULL, 'reads and writes through the row guard run planted policies as the caller only');
 SELECT ok(pg_temp.reached(), '... (which they did run: mallory''s own policy, as mallory)');
+
+------------------------------------------------------------------------------
+-- 8. The audit trail and soft delete
+------------------------------------------------------------------------------
+-- Mallory audits and soft-deletes her tables, with look-alikes of what the
+-- audit's and soft delete's SQL uses on her search_path and in pg_temp,
+-- a column whose type converts to json through her cast, and a foreign key
+-- whose cascade her trigger watches.  dbcore writes the log in C as the
+-- modifying role, registers the table as the registry's owner with fixed
+-- SQL, purges the log as its owner for a system role, and runs the
+-- soft-delete cascades and maintenance as the caller: her code runs as
+-- her, and no look-alike runs at all.
+SET ROLE regress_priv_mallory;
+SET search_path = priv_attack, pg_catalog;
+CREATE TYPE shout AS ENUM ('hey');
+CREATE FUNCTION shout_json(shout) RETURNS json LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog AS $$
+BEGIN
+    PERFORM priv_witness.witness('cast to json');
+    RETURN to_json($1::text);
+END $$;
+CREATE TABLE audited (id int PRIMARY KEY, s shout, body text, deleted_at timestamptz);
+CREATE TABLE audited_kids (id int PRIMARY KEY, parent_id int REFERENCES audited ON DELETE CASCADE,
+                           deleted_at timestamptz);
+CREATE TRIGGER kid_watch BEFORE UPDATE ON audited_kids FOR EACH ROW EXECUTE FUNCTION pwn_trigger();
+CREATE TABLE audited_parted (id int, k text, deleted_at timestamptz, PRIMARY KEY (k, id)) PARTITION BY LIST (k);
+CREATE TABLE audited_parted_a PARTITION OF audited_parted FOR VALUES IN ('a');
+CREATE FUNCTION priv_attack.now() RETURNS timestamptz LANGUAGE plpgsql AS
+    $$BEGIN PERFORM priv_witness.planted('now'); RETURN pg_catalog.now(); END$$;
+CREATE FUNCTION priv_attack.string_agg(bytea, bytea) RETURNS bytea LANGUAGE plpgsql AS
+    $$BEGIN PERFORM priv_witness.planted('string_agg'); RETURN $1; END$$;
+CREATE FUNCTION priv_attack.convert_to(text, name) RETURNS bytea LANGUAGE plpgsql AS
+    $$BEGIN PERFORM priv_witness.planted('convert_to'); RETURN ''; END$$;
+CREATE FUNCTION priv_attack.has_table_privilege(oid, text) RETURNS boolean LANGUAGE plpgsql AS
+    $$BEGIN PERFORM priv_witness.planted('has_table_privilege'); RETURN true; END$$;
+CREATE FUNCTION priv_attack.current_client_id_text() RETURNS text LANGUAGE plpgsql AS
+    $$BEGIN PERFORM priv_witness.planted('current_client_id_text'); RETURN ''; END$$;
+CREATE FUNCTION priv_attack.audit_check_table(regclass, name[], boolean) RETURNS TABLE(tbl regclass, check_name text, detail text)
+    LANGUAGE plpgsql AS $$BEGIN PERFORM priv_witness.planted('audit_check_table'); END$$;
+CREATE FUNCTION priv_attack.showing_deleted() RETURNS boolean LANGUAGE plpgsql AS
+    $$BEGIN PERFORM priv_witness.planted('showing_deleted'); RETURN true; END$$;
+CREATE FUNCTION priv_attack.ts_lt(timestamptz, timestamptz) RETURNS boolean LANGUAGE plpgsql AS
+    $$BEGIN PERFORM priv_witness.planted('< (timestamptz)'); RETURN $1 OPERATOR(pg_catalog.<) $2; END$$;
+CREATE OPERATOR priv_attack.< (LEFTARG = timestamptz, RIGHTARG = timestamptz, FUNCTION = priv_attack.ts_lt);
+CREATE FUNCTION priv_attack.ts_eq(timestamptz, timestamptz) RETURNS boolean LANGUAGE plpgsql AS
+    $$BEGIN PERFORM priv_witness.planted('= (timestamptz)'); RETURN $1 OPERATOR(pg_catalog.=) $2; END$$;
+CREATE OPERATOR priv_attack.= (LEFTARG = timestamptz, RIGHTARG = timestamptz, FUNCTION = priv_attack.ts_eq);
+CREATE FUNCTION priv_attack.int_eq(int, int) RETURNS boolean LANGUAGE plpgsql AS
+    $$BEGIN PERFORM priv_witness.planted('= (int)'); RETURN $1 OPERATOR(pg_catalog.=) $2; END$$;
+CREATE OPERATOR priv_attack.= (LEFTARG = int, RIGHTARG = int, FUNCTION = priv_attack.int_eq);
+CREATE FUNCTION priv_attack.text_eq(text, text) RETURNS boolean LANGUAGE plpgsql AS
+    $$BEGIN PERFORM priv_witness.planted('= (text)'); RETURN $1 OPERATOR(pg_catalog.=) $2; END$$;
+CREATE OPERATOR priv_attack.= (LEFTARG = text, RIGHTARG = text, FUNCTION = priv_attack.text_eq);
+CREATE TABLE priv_attack.audit_log (id bigint);
+CREATE TABLE priv_attack.audited_tables (tbl regclass, excluded_columns name[], record_inserts boolean);
+RESET ROLE;
+CREATE CAST (priv_attack.shout AS json) WITH FUNCTION priv_attack.shout_json(priv_attack.shout);
+RESET search_path;
+SELECT pg_temp.attack('regress_priv_mallory',
+    $$SET LOCAL search_path = priv_attack, pg_temp, pg_catalog;
+      CREATE TEMP TABLE audit_log (id bigint);
+      CREATE TEMP TABLE audited_tables (tbl regclass);
+      SELECT dbcore.enable_audit('audited');
+      SELECT dbcore.enable_audit('audited_kids');
+      SELECT dbcore.enable_audit('audited_parted');
+      SELECT dbcore.enable_soft_delete('audited');
+      SELECT dbcore.enable_soft_delete('audited_kids');
+      SELECT dbcore.enable_soft_delete('audited_parted');
+      SELECT dbcore.set_actor('mallory');
+      INSERT INTO audited VALUES (1, 'hey', 'x');
+      INSERT INTO audited_kids VALUES (10, 1);
+      UPDATE audited SET body = 'y';
+      DELETE FROM audited WHERE id OPERATOR(pg_catalog.=) 1;
+      CREATE TABLE audited_parted_b PARTITION OF audited_parted FOR VALUES IN ('b');
+      INSERT INTO audited_parted VALUES (1, 'b');
+      DELETE FROM audited_parted;
+      SELECT * FROM dbcore.audit_history('audited', '1');
+      SELECT * FROM dbcore.audit_transaction(pg_catalog.pg_current_xact_id());
+      SELECT * FROM dbcore.audit_problems();
+      SELECT dbcore.disable_soft_delete('audited_parted')$$,
+    NULL, 'attack: auditing and soft-deleting her tables with look-alikes on her search_path and in pg_temp');
+SELECT ok(pg_temp.reached(), '... (her cast and her trigger ran, as her)');
+-- The same objects in place for the privileged paths below.
+SET ROLE regress_priv_mallory;
+SELECT dbcore.enable_audit('priv_attack.audited'), dbcore.enable_soft_delete('priv_attack.audited'),
+       dbcore.enable_soft_delete('priv_attack.audited_kids') \gset
+INSERT INTO priv_attack.audited VALUES (2, 'hey', 'z');
+INSERT INTO priv_attack.audited_kids VALUES (20, 2);
+DELETE FROM priv_attack.audited WHERE id = 2;
+RESET ROLE;
+SELECT pg_temp.reached() \gset
+GRANT EXECUTE ON FUNCTION dbcore.restore_deleted(regclass, timestamptz), dbcore.purge_deleted(regclass, interval),
+                          dbcore.show_deleted(boolean) TO regress_priv_mallory;
+SELECT pg_temp.attack('regress_priv_mallory',
+    $$SET LOCAL search_path = priv_attack, pg_temp, pg_catalog;
+      SELECT dbcore.show_deleted();
+      SELECT dbcore.restore_deleted('audited', pg_catalog.now());
+      DELETE FROM audited WHERE id OPERATOR(pg_catalog.=) 2;
+      SELECT dbcore.purge_deleted('audited', '0 seconds')$$,
+    NULL, 'attack: restore_deleted() and purge_deleted() with look-alikes in place run her code as her');
+-- A system role purging the log runs it as the log's owner, with fixed SQL.
+SELECT pg_temp.attack('regress_priv_sys',
+    $$SET LOCAL search_path = priv_attack, pg_temp, pg_catalog;
+      SELECT dbcore.purge_audit('0 seconds');
+      SELECT count(*) FROM dbcore.audit_history('priv_attack.audited', '1')$$,
+    NULL, 'attack: purge_audit() by a system role with look-alikes in place evaluates nothing of hers');
+-- Her attempts at the log and the audit's registry.
+SELECT pg_temp.attack('regress_priv_mallory',
+    $$INSERT INTO dbcore.audit_log (logged_at, xact_id, tbl, table_name, op, db_role)
+      VALUES (pg_catalog.now(), '1', 'priv_attack.audited', 'x', 'INSERT', 'postgres')$$,
+    '42501', 'attack: forging a log row');
+SELECT pg_temp.attack('regress_priv_mallory',
+    $$INSERT INTO dbcore.audited_tables VALUES ('priv_attack.plain', '{}', true)$$,
+    '42501', 'attack: writing the registry of audited tables');
+SELECT pg_temp.attack('regress_priv_mallory',
+    $$SELECT dbcore._audit_register('priv_attack.audited', '{}', true);
+      SELECT dbcore._audit_unregister('priv_attack.audited')$$,
+    '42501', 'attack: unregistering her table from the audit');
+SELECT pg_temp.attack('regress_priv_mallory',
+    $$SELECT dbcore._audit_register('dbcore.migrations', '{}', true)$$,
+    '42501', 'attack: registering a table she does not own');
+SELECT pg_temp.attack('regress_priv_mallory',
+    $$CREATE TRIGGER dbcore_audit_own AFTER INSERT ON priv_attack.plain FOR EACH ROW EXECUTE FUNCTION dbcore.audit();
+      SELECT dbcore.set_client('00000000-0000-0000-0000-00000000000a'::uuid);
+      INSERT INTO priv_attack.plain (id, body) VALUES (11, 'x')$$,
+    NULL, 'attack: her own audit trigger writes only her table''s history (as her)');
+-- A superuser disabling her audit and soft delete evaluates none of her code.
+SELECT pg_temp.attack('postgres',
+    $$SELECT dbcore.disable_audit('priv_attack.audited');
+      SELECT dbcore.disable_soft_delete('priv_attack.audited')$$,
+    NULL, 'a superuser disabling her audit trail and soft delete');
 
 SELECT is(pg_temp.count_of('priv_witness.ran_as_other'), 1::bigint,
           'in all, attack code ran as another role only in the control');

@@ -264,7 +264,7 @@ CREATE FUNCTION pg_temp.unscoped(outcome text, description text) RETURNS text LA
                    THEN E'\n' || diag('    outcome: ' || outcome) ELSE '' END
 $$;
 
-SELECT plan(178);
+SELECT plan(215);
 
 ------------------------------------------------------------------------------
 -- 1. No scope: nothing to read or write
@@ -1097,6 +1097,168 @@ SELECT skip('no dblink connection as the application role', 5);
 \endif
 
 ------------------------------------------------------------------------------
+-- 15. History and deleted rows
+--
+-- An audited, soft-delete, scoped table: client B's history and B's
+-- deleted rows are as closed to client A as B's live rows.  For this
+-- section the application role may see marked rows of its own client
+-- (EXECUTE on show_deleted(), restore_deleted(), purge_deleted()).
+------------------------------------------------------------------------------
+:su;
+GRANT EXECUTE ON FUNCTION dbcore.show_deleted(boolean), dbcore.restore_deleted(regclass, timestamptz),
+                          dbcore.purge_deleted(regclass, interval) TO regress_attack_app;
+:app;
+CREATE TABLE ledger (id int NOT NULL, client_id uuid NOT NULL, memo text, deleted_at timestamptz,
+                     PRIMARY KEY (client_id, id));
+SELECT dbcore.enable_tenant_scoping('ledger') \gset
+SELECT dbcore.enable_soft_delete('ledger') \gset
+SELECT dbcore.enable_audit('ledger') \gset
+BEGIN;
+:enter_a;
+INSERT INTO ledger (id, memo) VALUES (1, 'a-memo-1'), (2, 'a-memo-2');
+DELETE FROM ledger WHERE id = 2;
+COMMIT;
+BEGIN;
+:enter_b;
+SELECT dbcore.set_actor('b-user');
+INSERT INTO ledger (id, memo) VALUES (1, 'B-SECRET-memo-1'), (2, 'B-SECRET-memo-2');
+UPDATE ledger SET memo = 'B-SECRET-memo-1, edited' WHERE id = 1;
+DELETE FROM ledger WHERE id = 2;
+SELECT pg_current_xact_id()::text AS b_xact, now() AS b_mark \gset
+COMMIT;
+:su;
+-- Client B's history and marked rows, as a superuser sees them.
+CREATE FUNCTION pg_temp.b_ledger() RETURNS text LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp AS $$
+    SELECT concat_ws(' | ',
+        (SELECT string_agg(concat_ws(':', id, memo, deleted_at IS NOT NULL), ',' ORDER BY id)
+           FROM tenant_attack.ledger WHERE client_id = 'bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb'),
+        (SELECT count(*) FROM dbcore.audit_log WHERE client_id = 'bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb'))
+$$;
+SELECT pg_temp.b_ledger() AS b_ledger_before \gset
+:app;
+BEGIN;
+:enter_a;
+SELECT pg_temp.attack(pg_temp.safe(pg_temp.q(
+    $$SELECT string_agg(concat_ws(':', op, old_values, new_values, actor), ',' ORDER BY id) FROM dbcore.audit_log$$),
+    'attack: reading the whole log in scope A shows nothing of client B''s'));
+SELECT pg_temp.attack(is(pg_temp.q(
+    $$SELECT count(*)::text FROM dbcore.audit_log WHERE client_id = 'bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb'$$),
+    '0', 'attack: WHERE client_id = <client B> in the log finds nothing'));
+SELECT pg_temp.attack(is(pg_temp.q(
+    $$SELECT count(*)::text FROM dbcore.audit_history('ledger', '(bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb,1)')$$),
+    '0', 'attack: audit_history() of client B''s row'));
+SELECT pg_temp.attack(is(pg_temp.q(format($$SELECT count(*)::text FROM dbcore.audit_transaction(%L)$$, :'b_xact')),
+    '0', 'attack: audit_transaction() of client B''s transaction'));
+SELECT pg_temp.attack(is(pg_temp.q(
+    $$SELECT count(*)::text FROM dbcore.audit_log WHERE tattle(coalesce(old_values::text, '') || coalesce(new_values::text, '')) IS NOT NULL$$),
+    pg_temp.q($$SELECT count(*)::text FROM dbcore.audit_log$$),
+    'attack: a leaky function over the log never sees client B''s rows'));
+SELECT pg_temp.attack(pg_temp.safe(pg_temp.q(
+    $$SELECT string_agg(memo, ',') FROM ledger$$), 'attack: client B''s rows, marked or not, stay hidden'));
+SELECT dbcore.show_deleted();
+SELECT pg_temp.attack(results_eq($$SELECT id, memo FROM ledger ORDER BY id$$,
+    $$VALUES (1, 'a-memo-1'), (2, 'a-memo-2')$$,
+    'attack: with show_deleted(), client A sees its own marked rows only'));
+SELECT pg_temp.attack(is(pg_temp.outcome(format($$SELECT dbcore.restore_deleted('ledger', %L)$$, :'b_mark'),
+                                         'SELECT pg_temp.b_ledger()'),
+    :'b_ledger_before', 'attack: restore_deleted() of client B''s delete restores nothing of B''s'));
+SELECT pg_temp.attack(is(pg_temp.outcome($$SELECT dbcore.purge_deleted('ledger', '0 seconds')$$,
+                                         'SELECT pg_temp.b_ledger()'),
+    :'b_ledger_before', 'attack: purge_deleted() in scope A purges nothing of client B''s'));
+SELECT pg_temp.attack(is(pg_temp.outcome(
+    $$UPDATE ledger SET deleted_at = NULL WHERE client_id = 'bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb'$$,
+    'SELECT pg_temp.b_ledger()'),
+    :'b_ledger_before', 'attack: un-marking client B''s rows by hand'));
+SELECT pg_temp.attack(is(pg_temp.outcome($$DELETE FROM ledger WHERE client_id = 'bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb'$$,
+                                         'SELECT pg_temp.b_ledger()'),
+    :'b_ledger_before', 'attack: marking client B''s rows'));
+COMMIT;
+-- Without a scope, a scoped table's history is closed like the table.
+SELECT pg_temp.attack(throws_ok($$SELECT count(*) FROM dbcore.audit_log$$, '42501', 'no client scope is set',
+    'attack: reading the log without a scope'));
+SELECT pg_temp.attack(throws_ok(format($$SELECT * FROM dbcore.audit_transaction(%L)$$, :'b_xact'), '42501',
+    'no client scope is set', 'attack: reading client B''s transaction without a scope'));
+-- Altering or forging history.
+SELECT pg_temp.attack(throws_ok($$UPDATE dbcore.audit_log SET new_values = '{}'$$, '42501',
+    'permission denied for table audit_log', 'attack: rewriting history'));
+SELECT pg_temp.attack(throws_ok($$DELETE FROM dbcore.audit_log WHERE client_id IS NOT NULL$$, '42501',
+    'permission denied for table audit_log', 'attack: deleting history'));
+SELECT pg_temp.attack(throws_ok($$TRUNCATE dbcore.audit_log$$, '42501', 'permission denied for table audit_log',
+    'attack: TRUNCATE of the log'));
+SELECT pg_temp.attack(throws_ok(
+    $$INSERT INTO dbcore.audit_log (logged_at, xact_id, tbl, table_name, op, client_id, db_role)
+      VALUES (now(), '1', 'ledger', 'tenant_attack.ledger', 'DELETE', 'bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb', 'postgres')$$,
+    '42501', 'permission denied for table audit_log', 'attack: forging a log row for client B'));
+SELECT pg_temp.attack(throws_ok($$SELECT dbcore.purge_audit('0 seconds')$$, '42501',
+    'permission denied to purge dbcore''s audit log', 'attack: purging the log'));
+SELECT pg_temp.attack(throws_ok($$SELECT dbcore.audit()$$, '39P01', NULL,
+    'attack: calling the audit trigger function directly'));
+-- A table of one's own, not scoped, whose rows name client B: its history
+-- carries no client, so it never shows as client B's.
+CREATE TABLE plant (id int PRIMARY KEY, client_id uuid, memo text);
+SELECT dbcore.enable_audit('plant') \gset
+INSERT INTO plant VALUES (1, 'bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb', 'planted');
+SELECT pg_temp.attack(is(pg_temp.q($$SELECT coalesce(client_id, 'none') FROM dbcore.audit_history('plant', '1')$$),
+    'none', 'attack: an unscoped table''s rows cannot pose as client B''s history'));
+-- The actor: the application's word, for one transaction only.
+SELECT pg_temp.attack(throws_ok($$ALTER ROLE regress_attack_app SET dbcore.actor = 'admin'$$, '42501', NULL,
+    'attack: planting an actor as a role default'));
+SET dbcore.actor = 'admin';
+SELECT pg_temp.attack(is(current_setting('dbcore.actor'), '', 'attack: a plain SET of the actor ends with its transaction'));
+BEGIN;
+:enter_a;
+SET LOCAL dbcore.actor = 'impostor';
+UPDATE ledger SET memo = 'a-memo-1, edited' WHERE id = 1;
+SELECT pg_temp.attack(is((SELECT db_role FROM dbcore.audit_log WHERE xact_id = pg_current_xact_id()),
+    'regress_attack_app', 'attack: a forged actor leaves the recorded database role as it is'));
+COMMIT;
+-- Disabling the audit trail without authority.
+SELECT pg_temp.attack(throws_ok($$SELECT dbcore.disable_audit('ledger')$$, '42501',
+    'permission denied to disable the audit trail of table "ledger"', 'attack: disable_audit() as the owner'));
+SELECT pg_temp.attack(throws_ok($$SELECT dbcore._audit_unregister('ledger')$$, '42501', NULL,
+    'attack: unregistering the table from the audit'));
+SELECT pg_temp.attack(throws_ok($$DROP TRIGGER dbcore_audit ON ledger$$, '42501',
+    'permission denied to weaken the audit trail of table "tenant_attack.ledger"', 'attack: DROP TRIGGER dbcore_audit'));
+SELECT pg_temp.attack(throws_ok($$ALTER TABLE ledger DISABLE TRIGGER dbcore_audit$$, '42501',
+    'permission denied to weaken the audit trail of table "tenant_attack.ledger"', 'attack: DISABLE TRIGGER dbcore_audit'));
+SELECT pg_temp.attack(throws_ok($$ALTER TABLE ledger DISABLE TRIGGER USER$$, '42501', NULL,
+    'attack: DISABLE TRIGGER USER'));
+SELECT pg_temp.attack(throws_ok(
+    $$CREATE OR REPLACE TRIGGER dbcore_audit AFTER INSERT OR UPDATE OR DELETE ON ledger
+      FOR EACH ROW EXECUTE FUNCTION dbcore.audit('memo')$$, '42501',
+    'permission denied to weaken the audit trail of table "tenant_attack.ledger"', 'attack: leaving a column out by redefining the trigger'));
+SELECT pg_temp.attack(throws_ok($$DELETE FROM dbcore.audited_tables$$, '42501', NULL,
+    'attack: emptying the registry of audited tables'));
+SELECT pg_temp.attack(throws_ok($$SELECT dbcore.enable_audit('ledger', ARRAY['memo'])$$, '55000', NULL,
+    'attack: re-enabling with a column left out'));
+-- Seeing deleted rows without being granted it.
+:su;
+REVOKE EXECUTE ON FUNCTION dbcore.show_deleted(boolean), dbcore.restore_deleted(regclass, timestamptz),
+                           dbcore.purge_deleted(regclass, interval) FROM regress_attack_app;
+:app;
+BEGIN;
+:enter_a;
+SELECT pg_temp.attack(throws_ok($$SELECT dbcore.show_deleted()$$, '42501', NULL, 'attack: show_deleted() ungranted'));
+COMMIT;
+BEGIN;
+:enter_a;
+SELECT pg_temp.attack(throws_ok($$SET LOCAL dbcore.show_deleted = on$$, '42501', NULL,
+    'attack: SET LOCAL dbcore.show_deleted'));
+COMMIT;
+SELECT pg_temp.attack(throws_ok($$ALTER ROLE regress_attack_app SET dbcore.show_deleted = on$$, '42501', NULL,
+    'attack: dbcore.show_deleted as a role default'));
+BEGIN;
+:enter_a;
+SELECT pg_temp.attack(is(pg_temp.q($$SELECT count(*)::text FROM ledger$$), '1',
+    'attack: marked rows stay hidden from the owner'));
+SELECT pg_temp.attack(throws_ok($$INSERT INTO ledger (id, memo, deleted_at) VALUES (9, 'x', now())$$, '42501', NULL,
+    'attack: writing a marked row'));
+COMMIT;
+:su;
+SELECT is(pg_temp.b_ledger(), :'b_ledger_before', 'client B''s ledger and history are as they were');
+
+------------------------------------------------------------------------------
 -- Summary and clean-up
 ------------------------------------------------------------------------------
 :su;
@@ -1111,6 +1273,7 @@ SELECT * FROM finish();
 RESET search_path;
 DROP SCHEMA tenant_attack CASCADE;
 DROP OWNED BY regress_attack_app, regress_attack_sys;
+SELECT dbcore.purge_audit('0 seconds') >= 0 AS purged \gset
 DROP ROLE regress_attack_sys;
 DROP ROLE regress_attack_app;
 \if :created_dbcore

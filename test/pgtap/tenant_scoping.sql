@@ -58,8 +58,9 @@ SELECT results_eq(
     'language, volatility, parallel safety and LEAKPROOF of every tenant function; none is STRICT');
 SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'dbcore'::regnamespace AND p.proleakproof),
-          ARRAY['current_client_id', 'current_client_id_bigint', 'current_client_id_int', 'current_client_id_text'],
-          'only the current_client_id*() functions of dbcore are LEAKPROOF');
+          ARRAY['current_client_id', 'current_client_id_bigint', 'current_client_id_int', 'current_client_id_text',
+                'showing_deleted'],
+          'only the current_client_id*() functions and showing_deleted() of dbcore are LEAKPROOF (none takes an argument)');
 SELECT is((SELECT count(*)::int FROM pg_proc p JOIN want_fn w ON w.fn = p.proname
             WHERE p.pronamespace = 'dbcore'::regnamespace AND p.prosecdef),
           0, 'no tenant function is SECURITY DEFINER (the event triggers switch to the extension owner in C)');

@@ -7,15 +7,18 @@
 # options, a hand-written trigger, a partitioned table, inheritance children,
 # dbcore.auto_updated_at), tenant-scoped tables (uuid, bigint and text client
 # columns, a partitioned one with partitions created, attached and detached
-# after scoping, a foreign key, an application policy, a view), migration
-# ledger and history rows (baseline, apply, revert, begin/finish), then:
+# after scoping, a foreign key, an application policy, a view), audited
+# tables (one scoped, with soft delete and a partial unique index) with their
+# history in dbcore.audit_log, migration ledger and history rows (baseline,
+# apply, revert, begin/finish), then:
 #   - pg_dump -Fc, pg_restore into a new database as a superuser;
 #   - compares the extension's objects (test/upgrade/describe.sql), the user
 #     schema (describe.sql on schema "app" plus a description of partitions,
 #     inheritance, triggers with their clone/enabled state, policies and row
 #     level security flags), and the rows: per table count and md5 of the
-#     ordered contents, dbcore.tenant_tables, dbcore.migrations and
-#     dbcore.migration_log included, and every sequence's position;
+#     ordered contents, dbcore.tenant_tables, dbcore.migrations,
+#     dbcore.migration_log, dbcore.audited_tables and dbcore.audit_log
+#     included, and every sequence's position;
 #   - restores a second time into a database whose default has
 #     dbcore.auto_updated_at = on, with the restoring session switching it off
 #     (what the README asks for), and compares again;
@@ -223,6 +226,18 @@ CREATE TABLE ledger_p2 (amount numeric NOT NULL, id bigint NOT NULL, client_id u
 ALTER TABLE ledger ATTACH PARTITION ledger_p2 FOR VALUES WITH (MODULUS 4, REMAINDER 2);
 CREATE TABLE ledger_p3 PARTITION OF ledger FOR VALUES WITH (MODULUS 4, REMAINDER 3);
 
+-- the audit trail and soft delete ---------------------------------------------------
+
+CREATE TABLE tickets (id bigint GENERATED ALWAYS AS IDENTITY, client_id uuid NOT NULL,
+                      title text NOT NULL, secret text, deleted_at timestamptz, updated_at timestamptz,
+                      PRIMARY KEY (client_id, id));
+SELECT dbcore.enable_tenant_scoping('tickets');
+SELECT dbcore.attach_updated_at('tickets');
+SELECT dbcore.enable_soft_delete('tickets');
+SELECT dbcore.enable_audit('tickets', ARRAY['secret']);
+CREATE UNIQUE INDEX tickets_title ON tickets (client_id, title) WHERE deleted_at IS NULL;
+SELECT dbcore.enable_audit('plain_items', record_inserts => false);
+
 CREATE VIEW open_orders WITH (security_invoker = true) AS
     SELECT client_id, id, item FROM orders WHERE NOT archived;
 COMMENT ON TABLE orders IS 'orders of each client';
@@ -262,6 +277,20 @@ BEGIN; SELECT dbcore.set_client(101::bigint);
 INSERT INTO accounts (id, name) VALUES (1, 'one'), (2, 'two'); COMMIT;
 BEGIN; SELECT dbcore.set_client(202::bigint);
 INSERT INTO accounts (id, name) VALUES (1, 'uno'); COMMIT;
+BEGIN;
+SELECT dbcore.set_client(:'t1'::uuid);
+SELECT dbcore.set_actor('alice');
+INSERT INTO tickets (title, secret) SELECT 't1-' || g, 'secret-' || g FROM generate_series(1, 10) g;
+UPDATE tickets SET title = title || ' (edited)', secret = 'x' WHERE id % 2 = 0;
+DELETE FROM tickets WHERE id IN (1, 2, 3);
+COMMIT;
+BEGIN;
+SELECT dbcore.set_client(:'t2'::uuid);
+INSERT INTO tickets (title) VALUES ('t2-1'), ('t2-2');
+DELETE FROM tickets WHERE title = 't2-2';
+INSERT INTO tickets (title) VALUES ('t2-2');
+COMMIT;
+UPDATE plain_items SET note = note || '.' WHERE id <= 5;
 -- detach a partition that holds rows: it stays scoped on its own (the
 -- migration role does it: detaching takes rows out of ledger's policies)
 RESET ROLE;
@@ -308,9 +337,13 @@ got="$(sql "$SRC" -c "SELECT (SELECT count(*) FROM dbcore.tenant_tables) || ' sc
     (SELECT count(*) FROM pg_trigger WHERE tgfoid = 'dbcore.updated_at()'::regprocedure) || ' updated_at triggers, ' ||
     (SELECT count(*) FROM dbcore.migrations) || ' ledger rows, ' ||
     (SELECT count(*) FROM dbcore.migration_log) || ' log rows, ' ||
-    (SELECT count(*) FROM dbcore.tenant_scoping_problems()) || ' problems'")"
-expect_eq "source database: scoped tables, triggers, ledger" "$got" \
-    "10 scoped, 16 updated_at triggers, 4 ledger rows, 7 log rows, 0 problems"
+    (SELECT count(*) FROM dbcore.tenant_scoping_problems()) || ' problems, ' ||
+    (SELECT count(*) FROM dbcore.audited_tables) || ' audited, ' ||
+    (SELECT count(*) FROM dbcore.audit_log) || ' audit rows, ' ||
+    (SELECT count(*) FROM app.tickets WHERE deleted_at IS NOT NULL) || ' soft-deleted, ' ||
+    (SELECT count(*) FROM dbcore.audit_problems()) || ' audit problems'")"
+expect_eq "source database: scoped tables, triggers, ledger, audit trail, soft delete" "$got" \
+    "11 scoped, 17 updated_at triggers, 4 ledger rows, 7 log rows, 0 problems, 2 audited, 27 audit rows, 4 soft-deleted, 0 audit problems"
 
 # ---------------------------------------------------------------------------
 # Descriptions
@@ -364,6 +397,10 @@ SELECT l FROM (SELECT format('audit %s | %s | %s', problem, object, detail) AS l
                  FROM dbcore.tenant_audit()) s ORDER BY l COLLATE "C";
 SELECT format('migration %s %s %s %s %s', version, name, state, checksum, has_down)
   FROM dbcore.migration_status();
+SELECT format('audited %s excluded %s inserts %s', tbl, excluded_columns, record_inserts)
+  FROM dbcore.audited_tables ORDER BY tbl::text COLLATE "C";
+SELECT l FROM (SELECT format('audit problem %s %s %s', tbl, check_name, detail) AS l
+                 FROM dbcore.audit_problems()) s ORDER BY l COLLATE "C";
 -- Event triggers of the database (dbcore's, and nothing else).
 SELECT format('event trigger %s on %s enabled %s', evtname, evtevent, evtenabled)
   FROM pg_event_trigger ORDER BY evtname COLLATE "C";
@@ -397,7 +434,8 @@ SELECT format('rows %s: %s %s', c.oid::regclass, r.n, r.digest)
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace,
        LATERAL pg_temp.table_rows(c.oid) r
  WHERE c.relkind = 'r' AND (n.nspname = 'app' OR c.oid IN (
-       'dbcore.tenant_tables'::regclass, 'dbcore.migrations'::regclass, 'dbcore.migration_log'::regclass))
+       'dbcore.tenant_tables'::regclass, 'dbcore.migrations'::regclass, 'dbcore.migration_log'::regclass,
+       'dbcore.audited_tables'::regclass, 'dbcore.audit_log'::regclass))
  ORDER BY c.oid::regclass::text COLLATE "C";
 SELECT format('sequence %s: %s', c.oid::regclass, pg_temp.seq_pos(c.oid))
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -445,7 +483,7 @@ compare() {   # compare LABEL DB
         "$WORK/src.user" "$WORK/$db.user"
     same_file "$label: the same rows in $n_tables tables and the same sequence positions" \
         "$WORK/src.rows" "$WORK/$db.rows"
-    for f in dbcore.tenant_tables dbcore.migrations dbcore.migration_log; do
+    for f in dbcore.tenant_tables dbcore.migrations dbcore.migration_log dbcore.audited_tables dbcore.audit_log; do
         grep -q "^rows $f: [1-9]" "$WORK/$db.rows" || fail "$label: $f has no rows after the restore"
     done
 }
@@ -548,6 +586,24 @@ got="$(as_app "$DST" "UPDATE app.child_log SET msg = 'm' RETURNING (updated_at I
 expect_eq "restored: the inheritance child is stamped" "$got" true
 got="$(as_app "$DST" "UPDATE app.unstamped SET v = 'b' RETURNING updated_at::date::text")"
 expect_eq "restored: the table without a trigger still has none" "$got" "2000-01-01"
+
+# The audit trail and soft delete work on the restored tables, and the
+# restored history stays closed to other clients and append-only.
+got="$(in_scope "'$T1'::uuid" "SELECT count(*) FROM app.tickets;")"
+expect_eq "restored: soft-deleted tickets stay hidden" "$got" 7
+got="$(in_scope "'$T1'::uuid" "DELETE FROM app.tickets WHERE id = 4;
+SELECT count(*) FROM app.tickets;
+SELECT op || ' ' || row_key FROM dbcore.audit_log WHERE id = (SELECT max(id) FROM dbcore.audit_log);
+SELECT count(*) FROM dbcore.audit_log WHERE tbl = 'app.tickets'::regclass;" | paste -sd' ')"
+expect_eq "restored: a DELETE marks the row and is recorded, after the restored history" "$got" \
+    "6 SOFT DELETE ($T1,4) 19"
+got="$(in_scope "'$T2'::uuid" "SELECT count(*) || ' ' || count(*) FILTER (WHERE client_id <> '$T2') FROM dbcore.audit_log WHERE tbl = 'app.tickets'::regclass;")"
+expect_eq "restored: a client reads its own history only" "$got" "4 0"
+got="$(sql "$DST" -c "SELECT max(id) = (SELECT last_value FROM dbcore.audit_log_id_seq) FROM dbcore.audit_log")"
+expect_eq "restored: the log's row numbers continue from the restored ones" "$got" t
+expect_sqlstate "restored: the log is append-only" 42501 "$DST" "DELETE FROM dbcore.audit_log"
+expect_sqlstate "restored: disable_audit by the owner is refused" 42501 "$DST" "SELECT dbcore.disable_audit('app.tickets')"
+expect_sqlstate "restored: DROP TRIGGER dbcore_audit is refused" 42501 "$DST" "DROP TRIGGER dbcore_audit ON app.tickets"
 
 # The ledger continues.
 got="$(sql "$DST" -c "SET ROLE \"$SYS\"" -c "SELECT dbcore.apply_migration('4', 'four', 'CREATE TABLE app.four (id int)')" \
