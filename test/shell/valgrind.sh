@@ -9,7 +9,8 @@
 #
 # Budget: about 110 s on an idle 2-core machine (seven regression tests 72 s,
 # four isolation specs 30 s, all under valgrind), up to 4 minutes when other
-# test runs share the machine; hard limit 420 s.
+# test runs share the machine; hard limit 900 s (a run that shared 2 cores with
+# other test runs took over 420 s).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/dbcore-valgrind-test.XXXXXX")"
@@ -84,7 +85,7 @@ else fail "scanner: an empty log directory passed"; fi
 unset DBCORE_CLUSTER_NAME DBCORE_CLUSTER_BASE DBCORE_CLUSTER_DATA DBCORE_CLUSTER_LOG \
       PGHOST PGPORT PGDATABASE
 rc=0
-NO_COLOR=1 timeout -k 30 420 bash "$root/tools/valgrind.sh" --no-build >"$tmp/run.out" 2>&1 || rc=$?
+NO_COLOR=1 timeout -k 30 900 bash "$root/tools/valgrind.sh" --no-build >"$tmp/run.out" 2>&1 || rc=$?
 figure="$(grep -E '^(FAILED: )?valgrind: [0-9]+ processes traced' "$tmp/run.out" | tail -n 1 || true)"
 if [[ $rc -eq 0 ]]; then
     pass "tools/valgrind.sh passed"
