@@ -10,7 +10,7 @@
 # for the run and stopped on every exit path.  00_node_log.sql runs on every
 # node, then 00_setup.sql on the coordinator, then the chosen experiments in
 # order, each with psql -a (statements echoed, errors in place) into
-# test/citus/experiments/results/NN_name.out (or DBCORE_CITUS_RESULTS).
+# test/citus/experiments/transcripts/NN_name.out (or DBCORE_CITUS_RESULTS).
 # Before 02b a third worker w3 is started (not registered: the experiment
 # registers it itself).  These are experiments, not tests: nothing is
 # compared; ports, OIDs, shard ids and timestamps differ between runs.
@@ -29,7 +29,7 @@ fi
 [[ -f "$DBCORE_CITUS_BASE/nodes" ]] || die "DBCORE_CITUS_BASE=$DBCORE_CITUS_BASE is not a running Citus cluster (unset it to start one)"
 citus_cluster_load "$DBCORE_CITUS_BASE"
 exp="$here/experiments"
-out="${DBCORE_CITUS_RESULTS:-$exp/results}"
+out="${DBCORE_CITUS_RESULTS:-$exp/transcripts}"
 mkdir -p "$out"
 psql_bin="$("$PG_CONFIG" --bindir)/psql"
 
@@ -76,4 +76,4 @@ for f in "$exp"/[0-9][0-9]*_*.sql; do
     say "experiment $base"
     run_file coord "$f" "$out/$base.out"
 done
-ok "results in $out"
+ok "transcripts in $out"
