@@ -324,8 +324,18 @@ static List *
 all_problems(const DbcoreRegistry *reg, MemoryContext cxt, List **details)
 {
 	List	   *keys = dbcore_registry_problems(reg, cxt, details);
+	List	   *audit = dbcore_audit_problems(reg, cxt, details);
+	MemoryContext old;
 
-	return list_concat(keys, dbcore_audit_problems(reg, cxt, details));
+	/*
+	 * list_concat() copies the second list when the first is empty, in the
+	 * current memory context: the result must live in cxt too (the frame of
+	 * a DDL command keeps it until ddl_command_end).
+	 */
+	old = MemoryContextSwitchTo(cxt);
+	keys = list_concat(keys, audit);
+	MemoryContextSwitchTo(old);
+	return keys;
 }
 
 /*
