@@ -13,6 +13,7 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_proc.h"
 #include "executor/spi.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -50,6 +51,20 @@ bool
 dbcore_has_system_authorization(Oid roleid)
 {
 	return has_bypassrls_privilege(roleid);
+}
+
+#define DBCORE_CLIP_BYTES 64
+
+const char *
+dbcore_clip(const char *value)
+{
+	int			len = strlen(value);
+	int			keep;
+
+	if (len <= DBCORE_CLIP_BYTES)
+		return value;
+	keep = pg_mbcliplen(value, len, DBCORE_CLIP_BYTES);
+	return psprintf("%.*s...", keep, value);
 }
 
 const char *

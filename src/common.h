@@ -28,6 +28,12 @@ extern bool dbcore_has_system_authorization(Oid roleid);
 /* A relation's name for a message (its OID if it has gone). */
 extern const char *dbcore_rel_name(Oid relid);
 
+/*
+ * A value for a message, at most about 64 bytes of it (whole characters),
+ * with "..." when it was longer: a message must not echo a huge input.
+ */
+extern const char *dbcore_clip(const char *value);
+
 /* Does roleid own relation relid (directly or through role membership)? */
 extern bool dbcore_owns_relation(Oid relid, Oid roleid);
 

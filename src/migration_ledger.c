@@ -276,7 +276,7 @@ ledger_import_args(FunctionCallInfo fcinfo, Migration *m, ImportedMigration *imp
 	if (m->checksum != NULL && !is_checksum(m->checksum))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid migration checksum \"%s\"", m->checksum),
+				 errmsg("invalid migration checksum \"%s\"", dbcore_clip(m->checksum)),
 				 errdetail("A checksum is the SHA-256 of the up script as 64 lower-case hex digits."),
 				 errhint("Compute it with dbcore.migration_checksum(up_script), or pass NULL when the up script is not known.")));
 

@@ -162,7 +162,7 @@ updated_at_compute_state(UpdatedAtState *state, TriggerData *trigdata)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("unrecognized dbcore.updated_at() option \"%s\" in trigger \"%s\" on relation \"%s\"",
-							opt, trigger->tgname, RelationGetRelationName(rel)),
+							dbcore_clip(opt), trigger->tgname, RelationGetRelationName(rel)),
 					 errhint("Valid options are skip_noop, keep_explicit, transaction_timestamp, statement_timestamp and clock_timestamp; the first trigger argument is the column name.")));
 
 		if (clock_option != NULL && clock != state->clock)
