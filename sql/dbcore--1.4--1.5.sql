@@ -56,6 +56,15 @@ BEGIN
             USING ERRCODE = 'insufficient_privilege',
                   HINT = pg_catalog.format('Call dbcore.%s() as the table''s owner.', helper);
     END IF;
+    -- Not on Citus tables: the triggers would fire on the workers' shards,
+    -- each writing or checking only its own node.  (Disabling stays
+    -- possible: that is the way out for a table distributed later.)
+    IF helper LIKE 'enable\_%' AND (@extschema@._citus_distribution(tbl)).method IS NOT NULL THEN
+        RAISE EXCEPTION '% is not supported on Citus tables', pg_catalog.lower(feature)
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = pg_catalog.format('Citus manages table "%s" (%s); the audit trail and soft delete work on the tables of one node only.',
+                                             relname, (@extschema@._citus_distribution(tbl)).method);
+    END IF;
 END;
 $function$;
 

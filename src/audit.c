@@ -54,6 +54,7 @@
 #include "utils/syscache.h"
 
 #include "audit.h"
+#include "citus.h"
 #include "common.h"
 #include "compat.h"
 #include "soft_delete.h"
@@ -389,6 +390,7 @@ audit_compute_state(AuditState *state, TriggerData *trigdata, Oid nspoid)
 
 	state->common.valid = false;
 	state->common.relid = RelationGetRelid(rel);
+	dbcore_citus_refuse_trigger(rel, "the audit trail");
 	if (state->cxt == NULL)
 		state->cxt = AllocSetContextCreate(TopMemoryContext, "dbcore audit trigger state",
 										   ALLOCSET_SMALL_SIZES);

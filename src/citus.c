@@ -187,6 +187,27 @@ dbcore_citus_is_shard(Oid relid)
 	return OidIsValid(shard_table(relid));
 }
 
+/*
+ * The audit trail and soft delete are for the tables of one node: on a
+ * shard (or a Citus table's shell) their triggers would write and check only
+ * that node.  Their triggers fail closed there, when they first fire.
+ */
+void
+dbcore_citus_refuse_trigger(Relation rel, const char *feature)
+{
+	Oid			relid = RelationGetRelid(rel);
+
+	if (!citus_loaded)
+		return;
+	if (dbcore_citus_has_shards(relid) || dbcore_citus_is_shard(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s is not supported on Citus tables", feature),
+				 errdetail("Table \"%s\" is a Citus table or one of its shards; the audit trail and soft delete work on the tables of one node only.",
+						   RelationGetRelationName(rel)),
+				 errhint("Call dbcore.disable_audit() or dbcore.disable_soft_delete() on the distributed table, or undistribute it.")));
+}
+
 bool
 dbcore_citus_internal_connection(void)
 {

@@ -9,6 +9,7 @@
 #define DBCORE_CITUS_H
 
 #include "nodes/nodes.h"
+#include "utils/relcache.h"
 
 #include "tenant_registry.h"
 
@@ -32,6 +33,8 @@ extern bool dbcore_citus_is_shard(Oid relid);
  * application_name, which any client can set: a convenience, never a
  * security decision)?
  */
+extern void dbcore_citus_refuse_trigger(Relation rel, const char *feature);
+
 extern bool dbcore_citus_internal_connection(void);
 
 /* Is this node a Citus worker (Citus installed, not the coordinator)? */

@@ -70,6 +70,7 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
+#include "citus.h"
 #include "common.h"
 #include "compat.h"
 #include "soft_delete.h"
@@ -330,6 +331,7 @@ soft_delete_compute_state(SoftDeleteState *state, TriggerData *trigdata)
 
 	state->common.valid = false;
 	state->common.relid = RelationGetRelid(rel);
+	dbcore_citus_refuse_trigger(rel, "soft delete");
 	if (state->busy == 0)
 		forget_refs(state);
 
