@@ -205,7 +205,7 @@ dbcore_citus_refuse_trigger(Relation rel, const char *feature)
 				 errmsg("%s is not supported on Citus tables", feature),
 				 errdetail("Table \"%s\" is a Citus table or one of its shards; the audit trail and soft delete work on the tables of one node only.",
 						   RelationGetRelationName(rel)),
-				 errhint("Call dbcore.disable_audit() or dbcore.disable_soft_delete() on the distributed table, or undistribute it.")));
+				 errhint("Call dbcore.disable_audit() or dbcore.disable_soft_delete() on the distributed table, with citus.enable_unsafe_triggers on, or undistribute it.")));
 }
 
 bool
