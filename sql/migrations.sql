@@ -411,6 +411,8 @@ SELECT dbcore.import_migration('1', 'n', '2024-01-01 10:00+00', 'prisma', checks
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT dbcore.import_migration('1', 'n', '2024-01-01 10:00+00', 'prisma', checksum => repeat('a', 63));
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT dbcore.import_migration('1', 'n', '2024-01-01 10:00+00', 'prisma', checksum => 'x' || repeat('ä', 100000));
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT dbcore.import_migration('1', 'n', '2024-01-01 10:00+00', 'flyway', source_checksum => '');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT dbcore.import_migration('1', 'n', '2024-01-01 10:00+00', 'flyway', source_checksum => repeat('1', 201));

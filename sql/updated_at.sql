@@ -261,6 +261,10 @@ UPDATE misuse SET label = 'b';
 CREATE OR REPLACE TRIGGER m BEFORE UPDATE ON misuse FOR EACH ROW EXECUTE FUNCTION dbcore.updated_at('updated_at', 'skip-noop');
 UPDATE misuse SET label = 'b';
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
+-- (a long option is quoted clipped, at a character boundary)
+DO $$BEGIN EXECUTE format('CREATE OR REPLACE TRIGGER m BEFORE UPDATE ON misuse FOR EACH ROW EXECUTE FUNCTION dbcore.updated_at(%L, %L)', 'updated_at', 'x' || repeat('ä', 5000)); END$$;
+UPDATE misuse SET label = 'b';
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 CREATE OR REPLACE TRIGGER m BEFORE UPDATE ON misuse FOR EACH ROW EXECUTE FUNCTION dbcore.updated_at('updated_at', 'clock_timestamp', 'statement_timestamp');
 UPDATE misuse SET label = 'b';
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
