@@ -102,28 +102,84 @@ citus_catalog(const char *name)
 	return get_relname_relid(name, PG_CATALOG_NAMESPACE);
 }
 
+/*
+ * A scan of Citus catalog pg_dist_partition for relid's row (its first
+ * column, logicalrelid), with the latest snapshot: begin returns the row or
+ * NULL; end closes the scan either way.
+ */
+typedef struct DistPartitionScan
+{
+	Relation	rel;
+	SysScanDesc scan;
+	Snapshot	snapshot;
+} DistPartitionScan;
+
+static HeapTuple
+dist_partition_begin(Oid relid, DistPartitionScan *dps)
+{
+	Oid			catalog = citus_catalog("pg_dist_partition");
+	ScanKeyData key;
+
+	dps->rel = NULL;
+	if (!OidIsValid(catalog))
+		return NULL;
+	dps->rel = table_open(catalog, AccessShareLock);
+	dps->snapshot = RegisterSnapshot(GetLatestSnapshot());
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
+	dps->scan = systable_beginscan(dps->rel, InvalidOid, false, dps->snapshot, 1, &key);
+	return systable_getnext(dps->scan);
+}
+
+static void
+dist_partition_end(DistPartitionScan *dps)
+{
+	if (dps->rel == NULL)
+		return;
+	systable_endscan(dps->scan);
+	UnregisterSnapshot(dps->snapshot);
+	table_close(dps->rel, AccessShareLock);
+}
+
 bool
 dbcore_citus_has_shards(Oid relid)
 {
-	Oid			catalog = citus_catalog("pg_dist_partition");
-	Relation	rel;
-	ScanKeyData key;
-	SysScanDesc scan;
-	Snapshot	snapshot;
-	bool		found;
+	DistPartitionScan dps;
+	bool		found = HeapTupleIsValid(dist_partition_begin(relid, &dps));
 
-	if (!OidIsValid(catalog))
-		return false;
-	/* pg_dist_partition.logicalrelid is its first column */
-	rel = table_open(catalog, AccessShareLock);
-	snapshot = RegisterSnapshot(GetLatestSnapshot());
-	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
-	scan = systable_beginscan(rel, InvalidOid, false, snapshot, 1, &key);
-	found = HeapTupleIsValid(systable_getnext(scan));
-	systable_endscan(scan);
-	UnregisterSnapshot(snapshot);
-	table_close(rel, AccessShareLock);
+	dist_partition_end(&dps);
 	return found;
+}
+
+/*
+ * The distribution column of a hash-distributed Citus table, or
+ * InvalidAttrNumber (not in Citus's metadata, or distributed another way:
+ * reference, single-shard, local tables).  pg_dist_partition: logicalrelid
+ * (1), partmethod (2, 'h' for hash), partkey (3, the column as a Var node).
+ */
+AttrNumber
+dbcore_citus_distribution_column(Oid relid)
+{
+	DistPartitionScan dps;
+	HeapTuple	tuple = dist_partition_begin(relid, &dps);
+	AttrNumber	result = InvalidAttrNumber;
+
+	if (HeapTupleIsValid(tuple) && RelationGetDescr(dps.rel)->natts >= 3)
+	{
+		bool		method_null;
+		bool		key_null;
+		Datum		method = heap_getattr(tuple, 2, RelationGetDescr(dps.rel), &method_null);
+		Datum		partkey = heap_getattr(tuple, 3, RelationGetDescr(dps.rel), &key_null);
+
+		if (!method_null && !key_null && DatumGetChar(method) == 'h')
+		{
+			Node	   *column = stringToNode(TextDatumGetCString(partkey));
+
+			if (column != NULL && IsA(column, Var))
+				result = ((Var *) column)->varattno;
+		}
+	}
+	dist_partition_end(&dps);
+	return result;
 }
 
 /*

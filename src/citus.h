@@ -8,6 +8,7 @@
 #ifndef DBCORE_CITUS_H
 #define DBCORE_CITUS_H
 
+#include "access/attnum.h"
 #include "nodes/nodes.h"
 #include "utils/relcache.h"
 
@@ -24,6 +25,12 @@ extern bool dbcore_citus_installed(void);
 
 /* Does Citus keep relid's rows in shards (any table in its metadata)? */
 extern bool dbcore_citus_has_shards(Oid relid);
+
+/*
+ * The distribution column of a hash-distributed Citus table; else
+ * InvalidAttrNumber.
+ */
+extern AttrNumber dbcore_citus_distribution_column(Oid relid);
 
 /* Is relid a shard of a Citus table (named <table>_<shard id>)? */
 extern bool dbcore_citus_is_shard(Oid relid);
