@@ -25,15 +25,30 @@
  *
  * Such a plan holds the client's id: it carries a plan-cache dependency
  * that this file invalidates when another client's scope begins (only such
- * plans are made again; other cached plans stay).  Only on a server with
+ * plans are made again; other cached plans stay).
+ *
+ * Except where Citus can route by a parameter: a query on one hash-
+ * distributed table by its client column, which Citus plans on its "fast
+ * path" and prunes when the plan is executed.  There the comparison (or the
+ * INSERT's value) is an extern parameter instead, numbered after every
+ * parameter of the query (and after every value it is planned with), that
+ * no caller supplies: when such a plan starts,
+ * this file hands the executor a parameter list that adds it, with the
+ * client of the scope then in force (or, without a valid scope, the
+ * policy's error when it is read).  One cached plan then serves every
+ * client.  The plan says which parameter is dbcore's by two entries of its
+ * dependency list that no invalidation matches.  Only on a server with
  * Citus loaded, and while dbcore.citus_routing is on.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "executor/execExpr.h"
+#include "executor/executor.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
+#include "nodes/params.h"
 #include "parser/parsetree.h"
 #include "optimizer/planner.h"
 #include "utils/guc.h"
@@ -51,6 +66,15 @@
 static bool citus_routing = true;
 
 static planner_hook_type prev_planner_hook = NULL;
+static ExecutorStart_hook_type prev_executor_start = NULL;
+
+/*
+ * A plan routed by dbcore's parameter carries its number and type in two
+ * PlanInvalItems with these cache ids, which no syscache has (so no
+ * invalidation ever matches them).
+ */
+#define ROUTE_PARAM_ID_MARK		(-0x0DBC)
+#define ROUTE_PARAM_TYPE_MARK	(-0x0DBD)
 
 /*
  * Plans made with the current client's id as a constant, and that id
@@ -66,6 +90,11 @@ static uint32 routed_plan_hash = 0;
 typedef struct RouteContext
 {
 	bool		routed;			/* added a client constant somewhere */
+	Query	   *top;			/* the query being planned */
+	ParamListInfo bound;		/* its parameters' values, if planned with them */
+	int			param_id;		/* dbcore's parameter, once numbered */
+	Oid			param_type;
+	bool		param_used;		/* added it somewhere */
 } RouteContext;
 
 /*
@@ -113,19 +142,150 @@ match_client_qual(Node *qual, Index rti, Var **var, Const **con)
 }
 
 /*
- * The same comparison as qual (a match_client_qual), with the constant in
- * place of the function call.
+ * The same comparison as qual (a match_client_qual), with the value (a
+ * constant or dbcore's parameter) in place of the function call.
  */
 static Expr *
-constant_qual(Node *qual, Const *con)
+constant_qual(Node *qual, Expr *value)
 {
 	OpExpr	   *result = (OpExpr *) copyObject(qual);
 
 	if (IsA(lsecond(result->args), FuncExpr))
-		lsecond(result->args) = con;
+		lsecond(result->args) = value;
 	else
-		linitial(result->args) = con;
+		linitial(result->args) = value;
 	return (Expr *) result;
+}
+
+/* The highest number of an extern parameter anywhere in a query. */
+static bool
+max_param_walker(Node *node, int *max)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Param))
+	{
+		Param	   *param = (Param *) node;
+
+		if (param->paramkind == PARAM_EXTERN && param->paramid > *max)
+			*max = param->paramid;
+		return false;
+	}
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, max_param_walker, (void *) max, 0);
+	return expression_tree_walker(node, max_param_walker, (void *) max);
+}
+
+/* Does node refer to column attno of range table entry rti (this level)? */
+static bool
+column_walker(Node *node, Var *column)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Var))
+	{
+		Var		   *var = (Var *) node;
+
+		return var->varno == column->varno && var->varattno == column->varattno &&
+			var->varlevelsup == 0;
+	}
+	if (IsA(node, Query))
+		return false;
+	return expression_tree_walker(node, column_walker, (void *) column);
+}
+
+/*
+ * Can the client be a parameter here: does Citus plan query on its fast
+ * path, routing by column var (of the query's only table) when the WHERE
+ * clause (or, for an INSERT, the row) holds it?  Its conditions, checked
+ * strictly: one statement level without CTEs, sub-queries, set operations
+ * or set-returning functions, one hash-distributed table distributed by
+ * the client column, which the WHERE clause does not mention already, no
+ * FOR UPDATE/SHARE, an UPDATE that does not set it, and for an INSERT, one
+ * row (VALUES of one row, no ON CONFLICT).
+ */
+static bool
+param_routable(Query *query, Var *var, RouteContext *ctx)
+{
+	RangeTblEntry *rte;
+
+	if (query != ctx->top || query->cteList != NIL || query->hasSubLinks ||
+		query->setOperations != NULL || query->hasTargetSRFs || query->hasModifyingCTE ||
+		list_length(query->rtable) != 1 || var->varno != 1)
+		return false;
+	switch (query->commandType)
+	{
+		case CMD_UPDATE:
+			{
+				ListCell   *lc;
+
+				/*
+				 * Citus refuses to change the distribution column while
+				 * planning; on its fast path with pruning left to the
+				 * executor that refusal is not handled (an assertion
+				 * failure in Citus 14.0.1).  Such an UPDATE keeps the
+				 * constant, and Citus's error.
+				 */
+				foreach(lc, query->targetList)
+				{
+					TargetEntry *tle = (TargetEntry *) lfirst(lc);
+
+					if (!tle->resjunk && tle->resno == var->varattno)
+						return false;
+				}
+			}
+			/* FALLTHROUGH */
+		case CMD_SELECT:
+		case CMD_DELETE:
+			if (query->jointree == NULL || query->rowMarks != NIL ||
+				column_walker(query->jointree->quals, var))
+				return false;
+			break;
+		case CMD_INSERT:
+			if (query->onConflict != NULL)
+				return false;
+			break;
+		default:
+			return false;
+	}
+	rte = rt_fetch(1, query->rtable);
+	if (rte->rtekind != RTE_RELATION)
+		return false;
+	return dbcore_citus_distribution_column(rte->relid) == var->varattno;
+}
+
+/* dbcore's parameter, of the client column's type. */
+static Expr *
+client_param(Var *var, RouteContext *ctx)
+{
+	Param	   *param = makeNode(Param);
+
+	if (ctx->param_id == 0)
+	{
+		int			max = 0;
+
+		/*
+		 * After the query's parameters, and after every value it is planned
+		 * with: the planner (and Citus's) would fold a value given for the
+		 * number into the plan, of whatever type.  A generic plan is made
+		 * without values; where its number is also that of a parameter the
+		 * query does not use, the executor's list has dbcore's value there.
+		 */
+		(void) max_param_walker((Node *) ctx->top, &max);
+		if (ctx->bound != NULL)
+			max = Max(max, ctx->bound->numParams);
+		ctx->param_id = max + 1;
+		ctx->param_type = var->vartype;
+	}
+	Assert(ctx->param_type == var->vartype);
+	param->paramkind = PARAM_EXTERN;
+	param->paramid = ctx->param_id;
+	param->paramtype = var->vartype;
+	param->paramtypmod = -1;
+	param->paramcollid = get_typcollation(var->vartype);
+	param->location = -1;
+	ctx->param_used = true;
+	return (Expr *) param;
 }
 
 /*
@@ -192,7 +352,14 @@ route_rte(Query *query, RangeTblEntry *rte, Index rti, RouteContext *ctx)
 			continue;
 		if (names_client(query, rti, var))
 			return;
-		qual = constant_qual((Node *) lfirst(lc), con);
+		if (param_routable(query, var, ctx))
+		{
+			query->jointree->quals = make_and_qual(query->jointree->quals,
+												   (Node *) constant_qual((Node *) lfirst(lc),
+																		  client_param(var, ctx)));
+			return;
+		}
+		qual = constant_qual((Node *) lfirst(lc), (Expr *) con);
 		if (((query->commandType == CMD_UPDATE || query->commandType == CMD_DELETE) &&
 			 rti == (Index) query->resultRelation) ||
 			(query->commandType == CMD_SELECT && list_length(query->rtable) == 1 &&
@@ -228,12 +395,14 @@ route_insert(Query *query, RouteContext *ctx)
 		WithCheckOption *wco = (WithCheckOption *) lfirst(lc);
 		Var		   *var;
 		Const	   *con;
+		Expr	   *value;
 		ListCell   *t;
 		int			pos = 0;
 
 		if (wco->kind != WCO_RLS_INSERT_CHECK ||
 			!match_client_qual(wco->qual, query->resultRelation, &var, &con))
 			continue;
+		value = param_routable(query, var, ctx) ? client_param(var, ctx) : (Expr *) con;
 		/* the target list is in column order */
 		foreach(t, query->targetList)
 		{
@@ -245,19 +414,19 @@ route_insert(Query *query, RouteContext *ctx)
 			{
 				if (IsA(tle->expr, Const) && ((Const *) tle->expr)->constisnull)
 				{
-					tle->expr = (Expr *) con;
-					ctx->routed = true;
+					tle->expr = value;
+					ctx->routed |= !IsA(value, Param);
 				}
 				return;
 			}
 			pos++;
 		}
 		query->targetList = list_insert_nth(query->targetList, pos,
-											makeTargetEntry((Expr *) con, var->varattno,
+											makeTargetEntry(value, var->varattno,
 															get_attname(rt_fetch(query->resultRelation, query->rtable)->relid,
 																		var->varattno, false),
 															false));
-		ctx->routed = true;
+		ctx->routed |= !IsA(value, Param);
 		return;
 	}
 }
@@ -333,7 +502,7 @@ static PlannedStmt *
 route_planner(Query *parse, const char *query_string, int cursorOptions,
 			  ParamListInfo boundParams)
 {
-	RouteContext ctx = {false};
+	RouteContext ctx = {false, parse, boundParams, 0, InvalidOid, false};
 	PlannedStmt *result;
 
 	if (citus_routing && parse->commandType != CMD_UTILITY &&
@@ -352,7 +521,155 @@ route_planner(Query *parse, const char *query_string, int cursorOptions,
 		item->hashValue = note_routed();
 		result->invalItems = lappend(result->invalItems, item);
 	}
+	if (ctx.param_used)
+	{
+		PlanInvalItem *id = makeNode(PlanInvalItem);
+		PlanInvalItem *type = makeNode(PlanInvalItem);
+
+		id->cacheId = ROUTE_PARAM_ID_MARK;
+		id->hashValue = (uint32) ctx.param_id;
+		type->cacheId = ROUTE_PARAM_TYPE_MARK;
+		type->hashValue = (uint32) ctx.param_type;
+		result->invalItems = lappend(lappend(result->invalItems, id), type);
+	}
 	return result;
+}
+
+/*
+ * The parameter list of an execution of a plan routed by dbcore's
+ * parameter: the caller's (copied, or its hooks called), with dbcore's
+ * parameter added.  A header before the list says which it is.
+ */
+typedef struct RouteParams
+{
+	ParamListInfo orig;			/* the caller's list, or NULL */
+	int			id;				/* dbcore's parameter */
+	Oid			type;
+	bool		have_value;		/* a valid scope was in force at the start */
+} RouteParams;
+
+#define ROUTE_PARAMS_HEADER		MAXALIGN(sizeof(RouteParams))
+#define ROUTE_PARAMS_OF(list)	((RouteParams *) ((char *) (list) - ROUTE_PARAMS_HEADER))
+
+static ParamExternData *
+route_param_fetch(ParamListInfo params, int paramid, bool speculative,
+				  ParamExternData *workspace)
+{
+	RouteParams *rp = ROUTE_PARAMS_OF(params);
+
+	if (paramid == rp->id)
+	{
+		if (rp->have_value)
+			return &params->params[paramid - 1];
+		/* no valid scope: the policy's error */
+		if (!speculative)
+			(void) dbcore_current_client_datum(rp->type);
+	}
+	else if (rp->orig != NULL && rp->orig->paramFetch != NULL &&
+			 paramid > 0 && paramid <= rp->orig->numParams)
+		return rp->orig->paramFetch(rp->orig, paramid, speculative, workspace);
+	else if (paramid > 0 && paramid <= params->numParams)
+		return &params->params[paramid - 1];
+	workspace->value = (Datum) 0;
+	workspace->isnull = true;
+	workspace->pflags = 0;
+	workspace->ptype = InvalidOid;
+	return workspace;
+}
+
+/*
+ * Only for a caller's list with a compile hook (PL/pgSQL's): dbcore's
+ * parameter is read through route_param_fetch, the others as the caller
+ * compiles them.
+ */
+static void
+route_param_compile(ParamListInfo params, Param *param, ExprState *state,
+					Datum *resv, bool *resnull)
+{
+	RouteParams *rp = ROUTE_PARAMS_OF(params);
+
+	if (param->paramid == rp->id || rp->orig == NULL || rp->orig->paramCompile == NULL)
+	{
+		ExprEvalStep step = {0};
+
+		step.opcode = EEOP_PARAM_EXTERN;
+		step.resvalue = resv;
+		step.resnull = resnull;
+		step.d.param.paramid = param->paramid;
+		step.d.param.paramtype = param->paramtype;
+		ExprEvalPushStep(state, &step);
+	}
+	else
+		rp->orig->paramCompile(rp->orig, param, state, resv, resnull);
+}
+
+static ParamListInfo
+route_params(ParamListInfo orig, int id, Oid type)
+{
+	int			n = Max(id, orig != NULL ? orig->numParams : 0);
+	char	   *mem = palloc0(ROUTE_PARAMS_HEADER + offsetof(ParamListInfoData, params) +
+							  n * sizeof(ParamExternData));
+	RouteParams *rp = (RouteParams *) mem;
+	ParamListInfo list = (ParamListInfo) (mem + ROUTE_PARAMS_HEADER);
+	Datum		value;
+
+	rp->orig = orig;
+	rp->id = id;
+	rp->type = type;
+	if (orig != NULL)
+	{
+		/* PL/pgSQL's hooks read these from the list they are handed */
+		list->paramFetchArg = orig->paramFetchArg;
+		list->paramCompileArg = orig->paramCompileArg;
+		list->parserSetup = orig->parserSetup;
+		list->parserSetupArg = orig->parserSetupArg;
+		list->paramValuesStr = orig->paramValuesStr;
+		if (orig->paramFetch == NULL)
+			memcpy(list->params, orig->params, orig->numParams * sizeof(ParamExternData));
+	}
+	list->numParams = n;
+	list->paramFetch = route_param_fetch;
+	list->paramCompile = (orig != NULL && orig->paramCompile != NULL) ? route_param_compile : NULL;
+	if (dbcore_current_client_try_datum(type, &value))
+	{
+		/* never PARAM_FLAG_CONST: no plan may fold a client into itself */
+		list->params[id - 1].value = value;
+		list->params[id - 1].isnull = false;
+		list->params[id - 1].pflags = 0;
+		list->params[id - 1].ptype = type;
+		rp->have_value = true;
+	}
+	else
+		list->params[id - 1].ptype = InvalidOid;
+	return list;
+}
+
+static void
+route_executor_start(QueryDesc *queryDesc, int eflags)
+{
+	PlannedStmt *stmt = queryDesc->plannedstmt;
+	int			id = 0;
+	Oid			type = InvalidOid;
+	ListCell   *lc;
+
+	if (stmt != NULL)
+	{
+		foreach(lc, stmt->invalItems)
+		{
+			PlanInvalItem *item = (PlanInvalItem *) lfirst(lc);
+
+			if (item->cacheId == ROUTE_PARAM_ID_MARK)
+				id = (int) item->hashValue;
+			else if (item->cacheId == ROUTE_PARAM_TYPE_MARK)
+				type = (Oid) item->hashValue;
+		}
+	}
+	if (id > 0 && OidIsValid(type))
+		queryDesc->params = route_params(queryDesc->params, id, type);
+	if (prev_executor_start)
+		prev_executor_start(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
 }
 
 void
@@ -370,6 +687,8 @@ dbcore_scope_route_init(void)
 	{
 		prev_planner_hook = planner_hook;
 		planner_hook = route_planner;
+		prev_executor_start = ExecutorStart_hook;
+		ExecutorStart_hook = route_executor_start;
 		dbcore_client_scope_on_change(client_changed);
 	}
 }

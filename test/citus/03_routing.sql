@@ -5,7 +5,7 @@
 -- client_id; prepared statements stay right across scopes.
 \set ON_ERROR_STOP on
 SET client_min_messages = warning;
-SELECT plan(31);
+SELECT plan(43);
 
 SET ROLE tenant_owner;
 CREATE TABLE s3_orders (id bigint NOT NULL, client_id uuid NOT NULL, total numeric, note text,
@@ -63,6 +63,8 @@ SELECT is(citus_test.task_count(
 SELECT is(citus_test.task_count(
             'WITH big AS (SELECT id FROM s3_orders WHERE total > 50) SELECT count(*) FROM big'), 1,
           'a CTE: one task');
+SELECT is(citus_test.task_count('SELECT count(*) FROM s3_orders WHERE client_id IS NOT NULL'), 1,
+          'a WHERE clause that mentions client_id otherwise: one task');
 
 -- The workload, with multi-shard queries made errors.
 SET LOCAL citus.multi_task_query_log_level = 'error';
@@ -135,6 +137,94 @@ SELECT throws_ok('EXECUTE s3_count', '42501', 'no client scope is set',
                  'the prepared statement without a scope is refused');
 COMMIT;
 DEALLOCATE ALL;
+
+-- One generic plan serves every client: dbcore routes a query on one table
+-- by a parameter of its own, numbered after the caller's (here after $2,
+-- declared and unused), that Citus prunes by at each execution.
+PREPARE s3_since(bigint, bigint) AS SELECT count(*) FROM s3_orders WHERE id >= $1;
+BEGIN;
+SET LOCAL plan_cache_mode = force_generic_plan;
+SET LOCAL citus.multi_task_query_log_level = 'error';
+SELECT dbcore.set_client_token(:'ta');
+EXECUTE s3_since(700, 0) \gset sa_
+COMMIT;
+BEGIN;
+SET LOCAL plan_cache_mode = force_generic_plan;
+SET LOCAL citus.multi_task_query_log_level = 'error';
+SELECT dbcore.set_client_token(:'tb');
+EXECUTE s3_since(700, 0) \gset sb_
+COMMIT;
+SELECT is(:sa_count, 6, 'a generic plan with a declared, unused parameter: A''s rows, one task');
+SELECT is(:sb_count, 1, 'the same plan in B''s scope: B''s rows, one task');
+SELECT is((SELECT generic_plans FROM pg_prepared_statements WHERE name = 's3_since'), 2::bigint,
+          'both executions used the generic plan');
+-- A parameter that the statement declares and does not use, of the
+-- client's type and holding B: never taken for dbcore's, planned with the
+-- values (custom plan) or without (generic plan).
+PREPARE s3_shadow(bigint, uuid) AS SELECT count(*) FROM s3_orders WHERE id >= $1;
+BEGIN;
+SET LOCAL citus.multi_task_query_log_level = 'error';
+SELECT dbcore.set_client_token(:'ta');
+SET LOCAL plan_cache_mode = force_custom_plan;
+EXECUTE s3_shadow(700, :'b') \gset xc_
+SET LOCAL plan_cache_mode = force_generic_plan;
+EXECUTE s3_shadow(700, :'b') \gset xg_
+COMMIT;
+SELECT is(ARRAY[:xc_count, :xg_count], ARRAY[6, 6],
+          'an unused parameter of the client''s type holding B: A''s rows, custom and generic plans');
+DEALLOCATE ALL;
 RESET ROLE;
+
+-- PL/pgSQL and SQL functions keep their plans across calls: each call reads,
+-- writes and is refused in the scope it runs in.
+CREATE FUNCTION public.s3_count_fn() RETURNS bigint LANGUAGE plpgsql AS $fn$
+DECLARE n bigint;
+BEGIN
+    SELECT count(*) INTO n FROM public.s3_orders;
+    RETURN n;
+END $fn$;
+CREATE FUNCTION public.s3_note_fn(k bigint) RETURNS text LANGUAGE plpgsql AS $fn$
+DECLARE r text; spare int := 0;
+BEGIN
+    SELECT note INTO r FROM public.s3_orders WHERE id = k;
+    RETURN r;
+END $fn$;
+CREATE FUNCTION public.s3_add_fn(k bigint) RETURNS void LANGUAGE plpgsql AS $fn$
+BEGIN
+    INSERT INTO public.s3_orders (id, total, note) VALUES (k, 0, 'plpgsql');
+END $fn$;
+CREATE FUNCTION public.s3_count_sql() RETURNS bigint LANGUAGE sql
+    AS $fn$ SELECT count(*) FROM public.s3_orders $fn$;
+SET ROLE app;
+BEGIN;
+SET LOCAL citus.multi_task_query_log_level = 'error';
+SELECT dbcore.set_client_token(:'ta');
+SELECT s3_count_fn(), s3_count_fn(), s3_count_fn(), s3_count_fn(), s3_count_fn(), s3_count_fn() AS n \gset fa_
+SELECT s3_note_fn(1) AS note, s3_count_sql() AS sql_count \gset fa_
+SELECT s3_add_fn(800);
+COMMIT;
+BEGIN;
+SET LOCAL citus.multi_task_query_log_level = 'error';
+SELECT dbcore.set_client_token(:'tb');
+SELECT s3_count_fn() AS n \gset fb_
+SELECT s3_note_fn(1) AS note, s3_count_sql() AS sql_count \gset fb_
+SELECT s3_add_fn(801);
+COMMIT;
+SELECT is(:fa_n, 29, 'a PL/pgSQL query in A''s scope: A''s rows');
+SELECT is(:fb_n, 6, 'the same cached query in B''s scope: B''s rows');
+SELECT is(ARRAY[:'fa_note', :'fb_note'], ARRAY['a', 'b'], 'a PL/pgSQL lookup by a variable, in each scope');
+SELECT is(ARRAY[:fa_sql_count, :fb_sql_count], ARRAY[29, 6], 'a SQL function, in each scope');
+BEGIN;
+SELECT throws_ok('SELECT s3_count_fn()', '42501', 'no client scope is set',
+                 'the PL/pgSQL query without a scope is refused');
+COMMIT;
+BEGIN;
+SELECT throws_ok('SELECT s3_add_fn(802)', '42501', NULL,
+                 'and so is its insert');
+COMMIT;
+RESET ROLE;
+SELECT results_eq($$SELECT id, client_id FROM s3_orders WHERE id >= 800 ORDER BY id$$,
+                  format($$VALUES (800::bigint, %L::uuid), (801, %L)$$, :'a', :'b'),
+                  'each PL/pgSQL insert went to the client of its scope');
 
 SELECT * FROM finish();
