@@ -51,10 +51,11 @@
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_policy.h"
 #include "commands/extension.h"
-#include "executor/spi.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/parsenodes.h"
+#include "tcop/dest.h"
+#include "tcop/utility.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
@@ -329,18 +330,36 @@ dbcore_citus_forward_sets_end(int nestlevel)
 	AtEOXact_GUC(true, nestlevel);
 }
 
+/*
+ * The command goes through ProcessUtility(), and so through Citus's utility
+ * hook, which forwards its text; built here rather than parsed (by SPI),
+ * since set_client*() runs it in every transaction.
+ */
 void
 dbcore_citus_set_local(const char *name, const char *value)
 {
-	int			ret;
+	VariableSetStmt *stmt = makeNode(VariableSetStmt);
+	A_Const    *arg = makeNode(A_Const);
+	PlannedStmt *pstmt = makeNode(PlannedStmt);
+	char	   *sql = psprintf("SET LOCAL %s TO %s", name, quote_literal_cstr(value));
+	QueryCompletion qc;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	ret = SPI_execute(psprintf("SET LOCAL %s TO %s", name, quote_literal_cstr(value)),
-					  false, 0);
-	if (ret != SPI_OK_UTILITY)
-		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
-	SPI_finish();
+	arg->val.sval.type = T_String;
+	arg->val.sval.sval = pstrdup(value);
+	arg->isnull = false;
+	arg->location = -1;
+	stmt->kind = VAR_SET_VALUE;
+	stmt->name = pstrdup(name);
+	stmt->args = list_make1(arg);
+	stmt->is_local = true;
+	pstmt->commandType = CMD_UTILITY;
+	pstmt->canSetTag = false;
+	pstmt->utilityStmt = (Node *) stmt;
+	pstmt->stmt_location = 0;
+	pstmt->stmt_len = (int) strlen(sql);
+	InitializeQueryCompletion(&qc);
+	ProcessUtility(pstmt, sql, false, PROCESS_UTILITY_QUERY, NULL, NULL,
+				   None_Receiver, &qc);
 }
 
 /* ----------------------------------------------------------------
