@@ -2,10 +2,11 @@
 -- task on the current client's shard (SELECT, UPDATE, DELETE, INSERT, joins
 -- of co-located tables), proven with citus.multi_task_query_log_level =
 -- 'error' over the tenant workload; inserts route without naming
--- client_id; prepared statements stay right across scopes.
+-- client_id; prepared statements and functions stay right across scopes,
+-- and a statement on one table is planned once for every client.
 \set ON_ERROR_STOP on
 SET client_min_messages = warning;
-SELECT plan(43);
+SELECT plan(44);
 
 SET ROLE tenant_owner;
 CREATE TABLE s3_orders (id bigint NOT NULL, client_id uuid NOT NULL, total numeric, note text,
@@ -226,5 +227,16 @@ RESET ROLE;
 SELECT results_eq($$SELECT id, client_id FROM s3_orders WHERE id >= 800 ORDER BY id$$,
                   format($$VALUES (800::bigint, %L::uuid), (801, %L)$$, :'a', :'b'),
                   'each PL/pgSQL insert went to the client of its scope');
+
+-- The plan is made once: in one session, a prepared statement run in A's
+-- scope and then in B's is planned by Citus only the first time (its DEBUG
+-- messages), with pruning left to execution.  (The tokens hold no quote.)
+SELECT format($c$%s -X -q -h 127.0.0.1 -p %s -U app -d %s -c 'PREPARE p AS SELECT count(*) FROM s3_orders' -c 'BEGIN' -c "SELECT dbcore.set_client_token('%s')" -c 'SET LOCAL client_min_messages = debug2' -c 'EXECUTE p' -c 'COMMIT' -c 'BEGIN' -c "SELECT dbcore.set_client_token('%s')" -c 'SET LOCAL client_min_messages = debug2' -c 'EXECUTE p' -c 'COMMIT' 2>&1 | grep 'fast-path router query'; true$c$,
+              :'psql_bin', :coord_port, current_database(), :'ta', :'tb') AS planning_cmd \gset
+CREATE TEMP TABLE s3_planning (line text);
+COPY s3_planning FROM PROGRAM :'planning_cmd';
+SELECT is((SELECT array_agg(line) FROM s3_planning),
+          ARRAY['DEBUG:  Deferred pruning for a fast-path router query'],
+          'a prepared statement is planned once for both clients, pruned at execution');
 
 SELECT * FROM finish();
