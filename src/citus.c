@@ -105,8 +105,9 @@ citus_catalog(const char *name)
 
 /*
  * A scan of Citus catalog pg_dist_partition for relid's row (its first
- * column, logicalrelid), with the latest snapshot: begin returns the row or
- * NULL; end closes the scan either way.
+ * column, logicalrelid), with the latest snapshot, by its unique index on
+ * that column (the planner's routing asks once per plan): begin returns the
+ * row or NULL; end closes the scan either way.
  */
 typedef struct DistPartitionScan
 {
@@ -119,15 +120,17 @@ static HeapTuple
 dist_partition_begin(Oid relid, DistPartitionScan *dps)
 {
 	Oid			catalog = citus_catalog("pg_dist_partition");
+	Oid			index;
 	ScanKeyData key;
 
 	dps->rel = NULL;
 	if (!OidIsValid(catalog))
 		return NULL;
+	index = get_relname_relid("pg_dist_partition_logical_relid_index", PG_CATALOG_NAMESPACE);
 	dps->rel = table_open(catalog, AccessShareLock);
 	dps->snapshot = RegisterSnapshot(GetLatestSnapshot());
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
-	dps->scan = systable_beginscan(dps->rel, InvalidOid, false, dps->snapshot, 1, &key);
+	dps->scan = systable_beginscan(dps->rel, index, OidIsValid(index), dps->snapshot, 1, &key);
 	return systable_getnext(dps->scan);
 }
 
