@@ -70,6 +70,7 @@
 #include "compat.h"
 
 #define CITUS_PROPAGATE_GUC		"citus.propagate_set_commands"
+#define CITUS_LOCAL_FAST_PATH_GUC "citus.enable_local_fast_path_query_optimization"
 #define CITUS_INTERNAL_APPNAME	"citus_internal gpid="
 #define ISOLATION_POLICY		"dbcore_tenant_isolation"
 #define ACCESS_POLICY			"dbcore_tenant_access"
@@ -312,15 +313,24 @@ dbcore_citus_is_worker(void)
  * ----------------------------------------------------------------
  */
 
-int
-dbcore_citus_forward_sets_begin(void)
+/*
+ * A Citus setting changed until the returned GUC nesting level is popped
+ * (on success, with AtEOXact_GUC(true, level); an error pops it too).
+ */
+static int
+push_citus_setting(const char *name, const char *value)
 {
 	int			nestlevel = NewGUCNestLevel();
 
-	(void) set_config_option(CITUS_PROPAGATE_GUC, "local",
-							 PGC_USERSET, PGC_S_SESSION,
+	(void) set_config_option(name, value, PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	return nestlevel;
+}
+
+int
+dbcore_citus_forward_sets_begin(void)
+{
+	return push_citus_setting(CITUS_PROPAGATE_GUC, "local");
 }
 
 /*
@@ -331,6 +341,28 @@ void
 dbcore_citus_forward_sets_end(int nestlevel)
 {
 	AtEOXact_GUC(true, nestlevel);
+}
+
+/*
+ * Planning with Citus's local fast-path optimization off, for the statements
+ * that Citus 14.0.1 cannot plan with it on (scope_route.c).  Returns the GUC
+ * nesting level to pass to dbcore_citus_plan_safely_end(), or -1 when the
+ * setting does not exist (another Citus version) and nothing was changed.
+ */
+int
+dbcore_citus_plan_safely_begin(void)
+{
+	if (GetConfigOption(CITUS_LOCAL_FAST_PATH_GUC, true, false) == NULL)
+		return -1;
+	return push_citus_setting(CITUS_LOCAL_FAST_PATH_GUC, "off");
+}
+
+/* Back to the caller's setting (an error on the way rolls it back too). */
+void
+dbcore_citus_plan_safely_end(int nestlevel)
+{
+	if (nestlevel >= 0)
+		AtEOXact_GUC(true, nestlevel);
 }
 
 /*

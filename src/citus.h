@@ -63,6 +63,13 @@ extern int	dbcore_citus_forward_sets_begin(void);
 extern void dbcore_citus_forward_sets_end(int nestlevel);
 
 /*
+ * Plan the next statement with citus.enable_local_fast_path_query_optimization
+ * off (a no-op, -1, where Citus has no such setting).
+ */
+extern int	dbcore_citus_plan_safely_begin(void);
+extern void dbcore_citus_plan_safely_end(int nestlevel);
+
+/*
  * At ddl_command_end of CREATE POLICY dbcore_tenant_isolation: if it arrived
  * PERMISSIVE (Citus copies policies to shards and workers that way), it is
  * made RESTRICTIVE again.

@@ -40,6 +40,11 @@
  * dependency list that no invalidation matches.  Only on a server with
  * Citus loaded, and while dbcore.citus_routing is on.
  *
+ * Also on Citus, whatever the scope: a statement that Citus 14.0.1 crashes
+ * on (an UPDATE or upsert that assigns the distribution column, planned
+ * without its parameters' values) is planned with Citus's local fast-path
+ * optimization off, so that Citus refuses it instead.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -498,20 +503,94 @@ client_changed(const char *id)
 	}
 }
 
+/*
+ * An extern parameter that the planner has no value for (a generic plan)?
+ * A list with a fetch hook counts as having none: the answer is only used
+ * to choose the safer way to plan.
+ */
+static bool
+unbound_param_walker(Node *node, ParamListInfo bound)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Param))
+	{
+		Param	   *param = (Param *) node;
+
+		return param->paramkind == PARAM_EXTERN &&
+			(bound == NULL || bound->paramFetch != NULL ||
+			 param->paramid < 1 || param->paramid > bound->numParams ||
+			 !OidIsValid(bound->params[param->paramid - 1].ptype));
+	}
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, unbound_param_walker, (void *) bound, 0);
+	return expression_tree_walker(node, unbound_param_walker, (void *) bound);
+}
+
+/*
+ * Would Citus 14.0.1 crash planning this?  An UPDATE, or an INSERT ... ON
+ * CONFLICT DO UPDATE, that assigns the distribution column of its hash-
+ * distributed table, planned without the values of its parameters: Citus
+ * defers its refusal ("modifying the partition value of rows is not
+ * allowed") to the plan's execution, and then, with its local fast-path
+ * optimization on, reads the task list that such a plan does not have (a
+ * NULL pointer: the backend dies and the server restarts every session).
+ * Any role that may update a distributed table can get such a plan, with
+ * SET plan_cache_mode = force_generic_plan.
+ */
+static bool
+citus_cannot_plan(Query *parse, ParamListInfo bound)
+{
+	List	   *assigned;
+	AttrNumber	column;
+	ListCell   *lc;
+
+	if (parse->resultRelation <= 0)
+		return false;
+	if (parse->commandType == CMD_UPDATE)
+		assigned = parse->targetList;
+	else if (parse->commandType == CMD_INSERT && parse->onConflict != NULL &&
+			 parse->onConflict->action == ONCONFLICT_UPDATE)
+		assigned = parse->onConflict->onConflictSet;
+	else
+		return false;
+	if (!unbound_param_walker((Node *) parse, bound))
+		return false;
+	column = dbcore_citus_distribution_column(rt_fetch(parse->resultRelation, parse->rtable)->relid);
+	if (column == InvalidAttrNumber)
+		return false;
+	foreach(lc, assigned)
+	{
+		TargetEntry *tle = (TargetEntry *) lfirst(lc);
+
+		if (!tle->resjunk && tle->resno == column)
+			return true;
+	}
+	return false;
+}
+
 static PlannedStmt *
 route_planner(Query *parse, const char *query_string, int cursorOptions,
 			  ParamListInfo boundParams)
 {
 	RouteContext ctx = {false, parse, boundParams, 0, InvalidOid, false};
 	PlannedStmt *result;
+	int			nestlevel = -1;
 
 	if (citus_routing && parse->commandType != CMD_UTILITY &&
 		dbcore_scope_in_force() != NULL)
 		(void) route_walker((Node *) parse, &ctx);
+	/*
+	 * Planned with the optimization off, Citus reports its own error.  (A
+	 * statement routed by dbcore's parameter never assigns the column.)
+	 */
+	if (!ctx.param_used && citus_cannot_plan(parse, boundParams))
+		nestlevel = dbcore_citus_plan_safely_begin();
 	if (prev_planner_hook)
 		result = prev_planner_hook(parse, query_string, cursorOptions, boundParams);
 	else
 		result = standard_planner(parse, query_string, cursorOptions, boundParams);
+	dbcore_citus_plan_safely_end(nestlevel);
 	if (ctx.routed)
 	{
 		/* cached, the plan goes when another client's scope begins */

@@ -6,7 +6,7 @@
 -- (tenant_owner, no BYPASSRLS) tries what an owner can on the workers.
 \set ON_ERROR_STOP on
 SET client_min_messages = warning;
-SELECT plan(51);
+SELECT plan(55);
 
 SET ROLE tenant_owner;
 CREATE TABLE s4_notes (id bigint NOT NULL, client_id uuid NOT NULL, body text,
@@ -101,6 +101,31 @@ SELECT throws_ok(format($$INSERT INTO s4_notes (id, client_id, body) VALUES (90,
                  '42501', NULL, 'INSERT of a row of B is refused');
 SELECT throws_ok(format($$UPDATE s4_notes SET client_id = %L WHERE id = 1$$, :'b'),
                  '0A000', NULL, 'moving a row to B is refused (Citus refuses changing the distribution column)');
+-- Planned without its parameters' values, a statement that assigns the
+-- distribution column crashed the backend in Citus 14.0.1 (its local
+-- fast-path optimization reads a task list that such a plan lacks): any
+-- role could restart the coordinator.  dbcore plans these with that
+-- optimization off, and Citus refuses them.
+SET LOCAL plan_cache_mode = force_generic_plan;
+PREPARE s4_move(uuid, uuid) AS UPDATE s4_notes SET client_id = $2 WHERE client_id = $1 AND id = 1;
+SELECT throws_ok(format('EXECUTE s4_move(%L, %L)', :'a', :'b'),
+                 '0A000', 'could not create distributed plan',
+                 'a generic plan moving a row to B is refused, and the coordinator lives');
+PREPARE s4_move_same(uuid) AS UPDATE s4_notes SET client_id = $1 WHERE client_id = $1;
+SELECT throws_ok(format('EXECUTE s4_move_same(%L)', :'a'),
+                 '0A000', 'could not create distributed plan',
+                 'a generic plan setting client_id to its WHERE parameter is refused');
+PREPARE s4_upsert_move(uuid) AS INSERT INTO s4_notes (id, client_id, body) VALUES (1, $1, 'x')
+    ON CONFLICT (client_id, id) DO UPDATE SET client_id = $1;
+SELECT throws_ok(format('EXECUTE s4_upsert_move(%L)', :'a'),
+                 '0A000', 'could not create distributed plan',
+                 'a generic plan of an upsert that sets client_id is refused');
+SELECT is(current_setting('citus.enable_local_fast_path_query_optimization'), 'on',
+          'and Citus''s setting is as it was after each');
+DEALLOCATE s4_move;
+DEALLOCATE s4_move_same;
+DEALLOCATE s4_upsert_move;
+RESET plan_cache_mode;
 SELECT throws_ok(format($$INSERT INTO s4_notes (id, client_id, body) VALUES (1, %L, 'x')
                           ON CONFLICT (client_id, id) DO UPDATE SET body = 'hacked'$$, :'b'),
                  '42501', NULL, 'an upsert onto B''s key is refused');
