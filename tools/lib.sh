@@ -448,7 +448,9 @@ DBCORE_KEEP_CLUSTER="${DBCORE_KEEP_CLUSTER:-0}"
 _dbcore_on_exit() {
     local rc=$? hook
     trap - EXIT
-    set +e
+    # Nothing a hook does may keep the cluster from being stopped: an
+    # unbound variable under set -u would end the shell here.
+    set +eu
     for hook in "${DBCORE_EXIT_HOOKS[@]}"; do
         "$hook"
     done
