@@ -299,8 +299,7 @@ summary_done=0
 # shellcheck disable=SC2317  # called from the exit trap
 _summary_on_abort() {
     [[ $summary_done -eq 0 ]] || return 0
-    S_SERVER+=("$CURRENT_SERVER")
-    S_NAME+=(aborted) S_RESULT+=(FAILED) S_PASS+=(0) S_FAIL+=(1)
+    record aborted FAILED 0 1
     summary_table
     echo
     echo "$total_p passed, $total_f failed"
