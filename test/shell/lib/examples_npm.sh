@@ -9,7 +9,7 @@
 EXAMPLES_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../../examples" && pwd)"
 
 examples_npm_ci() {
-    local sum log
+    local sum out
     if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
         echo "not ok - node and npm are required (Debian packages nodejs and npm; bash tools/test.sh installs them)"
         exit 1
@@ -21,13 +21,11 @@ examples_npm_ci() {
     sum="$(sha256sum "$EXAMPLES_DIR/package-lock.json" | cut -d' ' -f1)"
     [[ "$(cat "$EXAMPLES_DIR/node_modules/.dbcore-lock" 2>/dev/null)" != "$sum" ]] || return 0
     echo "# installing the examples' packages with npm ci (examples/node_modules)"
-    log="$(mktemp "${TMPDIR:-/tmp}/dbcore-npm.XXXXXX")"
-    if ! (cd "$EXAMPLES_DIR" && timeout 300 npm ci --no-audit --no-fund --loglevel=error) >"$log" 2>&1; then
+    # (its output kept in memory: no file is left behind if the run is killed)
+    if ! out="$(cd "$EXAMPLES_DIR" && timeout 300 npm ci --no-audit --no-fund --loglevel=error 2>&1)"; then
         echo "not ok - npm ci in examples/ failed (is the npm registry reachable?)"
-        tail -n 20 "$log" | sed 's/^/#   /'
-        rm -f "$log"
+        printf '%s\n' "$out" | tail -n 20 | sed 's/^/#   /'
         exit 1
     fi
-    rm -f "$log"
     echo "$sum" >"$EXAMPLES_DIR/node_modules/.dbcore-lock"
 }
