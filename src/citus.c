@@ -5,7 +5,7 @@
  *
  * Citus keeps a distributed table's rows in shards, ordinary tables on the
  * worker nodes, and copies the table's policies and triggers to each shard
- * and to each worker's copy of the table.  Three things need dbcore's help
+ * and to each worker's copy of the table.  Four things need dbcore's help
  * there; each is a no-op on a server without Citus:
  *
  *	- Citus copies every policy as PERMISSIVE, whatever it was on the
@@ -28,6 +28,10 @@
  *	  worker's copy of a scoped table), a role without system-level
  *	  authorization may not (dbcore_citus_refuse_shard_weakening), nor
  *	  TRUNCATE it (Citus keeps TRUNCATE triggers off shards).
+ *	- Citus lets any role join another session's distributed transaction
+ *	  (assign_distributed_transaction_id()), and with it read that
+ *	  transaction's intermediate results: rows of another client.  Only
+ *	  Citus's own connections and system roles may (citus_xact.c).
  *
  * Citus is recognised by its setting citus.propagate_set_commands, which
  * exists once Citus is loaded: Citus insists on coming first in

@@ -17,6 +17,12 @@
 /* Notes whether Citus was loaded before dbcore; first in _PG_init(). */
 extern void dbcore_citus_init(void);
 
+/*
+ * citus_xact.c: assign_distributed_transaction_id() only as Citus calls it,
+ * and Citus's application_name only from a connection's startup packet.
+ */
+extern void dbcore_citus_xact_init(void);
+
 /* Is Citus loaded in this server (shared_preload_libraries)? */
 extern bool dbcore_citus_loaded(void);
 
@@ -35,13 +41,13 @@ extern AttrNumber dbcore_citus_distribution_column(Oid relid);
 /* Is relid a shard of a Citus table (named <table>_<shard id>)? */
 extern bool dbcore_citus_is_shard(Oid relid);
 
+extern void dbcore_citus_refuse_trigger(Relation rel, const char *feature);
+
 /*
  * Is this session one of Citus's own connections between nodes (by its
  * application_name, which any client can set: a convenience, never a
  * security decision)?
  */
-extern void dbcore_citus_refuse_trigger(Relation rel, const char *feature);
-
 extern bool dbcore_citus_internal_connection(void);
 
 /* Is this node a Citus worker (Citus installed, not the coordinator)? */

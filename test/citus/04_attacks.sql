@@ -6,7 +6,7 @@
 -- (tenant_owner, no BYPASSRLS) tries what an owner can on the workers.
 \set ON_ERROR_STOP on
 SET client_min_messages = warning;
-SELECT plan(55);
+SELECT plan(64);
 
 SET ROLE tenant_owner;
 CREATE TABLE s4_notes (id bigint NOT NULL, client_id uuid NOT NULL, body text,
@@ -237,6 +237,60 @@ RESET ROLE;
 SELECT is(citus_test.permissive_isolation('s4_notes'), 0::bigint, 'the shards'' policies are intact');
 SELECT is_empty($$SELECT * FROM dbcore.tenant_check_shards() WHERE tbl = 's4_notes'::regclass$$,
                 'and so is the rest of their scoping');
+
+-- Another session's distributed transaction.  Citus keeps the rows of a
+-- query's sub-plans (here B's, read in B's scope) in files named by the role
+-- and the transaction's number until the transaction ends: a session of the
+-- same role that took on that number, with assign_distributed_transaction_id(),
+-- could read them with read_intermediate_result(), on the coordinator or on
+-- a worker.  B's session stays open with such results while A's tries.
+SELECT dbcore.mint_client_token(:'b', '1 hour') AS tb \gset
+SELECT dblink_connect('s4_victim', format('host=127.0.0.1 port=%s dbname=%s user=app',
+                                          :coord_port, current_database()));
+SELECT dblink_exec('s4_victim', 'BEGIN');
+SELECT dblink_exec('s4_victim', format('SET LOCAL dbcore.client_id = %L', :'tb'));
+SELECT dblink_exec('s4_victim', 'SET LOCAL dbcore.citus_routing = off');
+SELECT is((SELECT v FROM dblink('s4_victim',
+             $$SELECT count(*)::text FROM (WITH x AS MATERIALIZED (SELECT id FROM s4_notes ORDER BY id LIMIT 2)
+                                           SELECT 1 FROM x JOIN s4_notes n USING (id)) s$$) AS t(v text)),
+          '2', 'B''s session: a query with a sub-plan works (Citus''s connections pass)');
+SELECT v AS vtx FROM dblink('s4_victim', $$SELECT (get_current_transaction_id()).transaction_number::text$$)
+    AS t(v text) \gset
+SELECT cmp_ok((SELECT sum(citus_test.on_node(port, 'postgres', format(
+                   $$SELECT count(*) FROM pg_ls_dir('base/pgsql_job_cache') d
+                      WHERE d = (SELECT oid FROM pg_roles WHERE rolname = 'app') || '_0_%s'$$, :'vtx'))::int)
+                 FROM unnest(ARRAY[:w1_port, :w2_port]) port), '>=', 1::bigint,
+              'its intermediate results are on the workers, under the transaction''s number');
+SET ROLE app;
+BEGIN;
+SELECT dbcore.set_client_token(:'ta');
+SELECT throws_ok(format('SELECT assign_distributed_transaction_id(0, %s, now())', :'vtx'),
+                 '42501', 'permission denied for function assign_distributed_transaction_id',
+                 'A''s session cannot take on B''s distributed transaction');
+SELECT throws_ok($$SET application_name = 'citus_internal gpid=10000000001'$$,
+                 '42501', NULL, 'nor pass for one of Citus''s connections');
+SELECT throws_ok($$SELECT set_config('application_name', 'citus_internal gpid=10000000001', true)$$,
+                 '42501', NULL, 'not with set_config() either');
+COMMIT;
+SELECT alike((SELECT string_agg(DISTINCT result, '; ') FROM run_command_on_workers(format(
+                 'SELECT 1 FROM (SELECT assign_distributed_transaction_id(0, %s, now())) s', :'vtx'))),
+             'ERROR:  permission denied for function assign_distributed_transaction_id',
+             'nor through run_command_on_workers()');
+SELECT is((SELECT count(*) FROM run_command_on_workers(
+              $$SET application_name = 'citus_internal gpid=10000000001'$$) WHERE success), 0::bigint,
+          'whose connections cannot take Citus''s name back');
+RESET ROLE;
+SELECT alike(citus_test.on_node(:w2_port, 'app', format(
+                 $$BEGIN TRANSACTION ISOLATION LEVEL READ COMMITTED;
+                   SELECT assign_distributed_transaction_id(0, %s, now());
+                   SELECT string_agg(id::text, ',') FROM read_intermediate_result('1_1', 'binary') AS r(id bigint)$$,
+                 :'vtx')),
+             'ERROR 42501: permission denied for function assign_distributed_transaction_id%',
+             'connected to B''s worker directly: refused too');
+SELECT is((SELECT v FROM dblink('s4_victim', 'SELECT count(*)::text FROM s4_notes') AS t(v text)), '3',
+          'B''s session goes on');
+SELECT dblink_exec('s4_victim', 'COMMIT');
+SELECT dblink_disconnect('s4_victim');
 
 -- Connecting to a worker directly, by the shard's name.
 SELECT alike(citus_test.on_node(:w2_port, 'app', format('SELECT count(*) FROM %s', :'b_shard')),
