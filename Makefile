@@ -5,7 +5,7 @@ EXTENSION  = dbcore
 EXTVERSION = $(shell sed -n "s/^default_version[[:space:]]*=[[:space:]]*'\([^']*\)'.*/\1/p" $(EXTENSION).control)
 
 MODULE_big = dbcore
-OBJS       = src/dbcore.o src/common.o src/citus.o src/citus_xact.o \
+OBJS       = src/dbcore.o src/common.o src/citus.o src/citus_xact.o src/citus_activity.o \
              src/client_token.o src/client_scope.o src/scope_forward.o src/row_guard.o \
              src/tenant_registry.o src/ddl_risks.o src/guard_rails.o src/scope_plan.o \
              src/scope_route.o src/updated_at.o src/migration_ledger.o src/migrate.o \

@@ -10,6 +10,7 @@
 
 #include "access/attnum.h"
 #include "nodes/nodes.h"
+#include "nodes/parsenodes.h"
 #include "utils/relcache.h"
 
 #include "tenant_registry.h"
@@ -22,6 +23,15 @@ extern void dbcore_citus_init(void);
  * and Citus's application_name only from a connection's startup packet.
  */
 extern void dbcore_citus_xact_init(void);
+
+/*
+ * citus_activity.c: literals blanked in the command text pg_stat_activity
+ * shows, for SET LOCAL dbcore.client_id (called by the utility hook of
+ * scope_forward.c) and for queries on Citus's own connections.
+ */
+extern void dbcore_citus_activity_init(void);
+extern void dbcore_citus_activity_hide_value(const char *queryString,
+											 VariableSetStmt *stmt);
 
 /* Is Citus loaded in this server (shared_preload_libraries)? */
 extern bool dbcore_citus_loaded(void);

@@ -35,8 +35,9 @@ void		_PG_init(void);
  * The order matters where one file's setting is read when another's is
  * defined:
  *	- whether Citus is loaded is noted first: the scope's forwarding to
- *	  the workers, the routing of scoped queries and the guard on Citus's
- *	  distributed transactions install their hooks only then;
+ *	  the workers, the routing of scoped queries, the guard on Citus's
+ *	  distributed transactions and the blanking of values in
+ *	  pg_stat_activity install their hooks only then;
  *	- the token settings (dbcore.signing_keys, dbcore.token_max_ttl) come
  *	  before the client scope: defining dbcore.client_id runs its check hook
  *	  on a value set before the library was loaded, and that hook verifies
@@ -57,6 +58,7 @@ _PG_init(void)
 {
 	dbcore_citus_init();
 	dbcore_citus_xact_init();
+	dbcore_citus_activity_init();
 	dbcore_client_token_init();
 	dbcore_client_scope_init();
 	dbcore_scope_forward_init();

@@ -14,8 +14,9 @@
  * again, before the next statement, when they may have another one.
  *
  * Its utility hook also runs SET LOCAL dbcore.client_id (and RESET) with
- * Citus forwarding it whatever citus.propagate_set_commands says, and hands
- * TRUNCATE and COPY to citus.c.  Installed only when Citus is loaded.
+ * Citus forwarding it whatever citus.propagate_set_commands says (its value
+ * hidden from pg_stat_activity by citus_activity.c), and hands TRUNCATE and
+ * COPY to citus.c.  Installed only when Citus is loaded.
  *
  *-------------------------------------------------------------------------
  */
@@ -140,7 +141,11 @@ forward_process_utility(PlannedStmt *pstmt, const char *queryString,
 
 	if (sets_client_id(parsetree))
 	{
-		int			nestlevel = dbcore_citus_forward_sets_begin();
+		int			nestlevel;
+
+		if (context == PROCESS_UTILITY_TOPLEVEL)
+			dbcore_citus_activity_hide_value(queryString, (VariableSetStmt *) parsetree);
+		nestlevel = dbcore_citus_forward_sets_begin();
 
 		run_process_utility(pstmt, queryString, readOnlyTree, context, params,
 							queryEnv, dest, qc);

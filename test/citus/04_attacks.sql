@@ -6,7 +6,7 @@
 -- (tenant_owner, no BYPASSRLS) tries what an owner can on the workers.
 \set ON_ERROR_STOP on
 SET client_min_messages = warning;
-SELECT plan(64);
+SELECT plan(71);
 
 SET ROLE tenant_owner;
 CREATE TABLE s4_notes (id bigint NOT NULL, client_id uuid NOT NULL, body text,
@@ -290,6 +290,44 @@ SELECT alike(citus_test.on_node(:w2_port, 'app', format(
 SELECT is((SELECT v FROM dblink('s4_victim', 'SELECT count(*)::text FROM s4_notes') AS t(v text)), '3',
           'B''s session goes on');
 SELECT dblink_exec('s4_victim', 'COMMIT');
+
+-- The scope reaches the workers as the text of a SET LOCAL, which
+-- pg_stat_activity (and citus_stat_activity) shows to every session of the
+-- same role until that connection's next command: in strict mode, another
+-- client's token, good until it expires.  B's session takes a new token
+-- after its first query, so that the SET LOCAL stays the last command of its
+-- connection to B's worker.
+SELECT dbcore.mint_client_token(:'b', '1 hour') AS tb2 \gset
+SELECT dblink_exec('s4_victim', 'BEGIN');
+SELECT dblink_exec('s4_victim', format('SET LOCAL dbcore.client_id = %L', :'tb'));
+SELECT is((SELECT v FROM dblink('s4_victim', 'SELECT count(*)::text FROM s4_notes') AS t(v text)), '3',
+          'B''s session reads its rows on its worker');
+SELECT is((SELECT v FROM dblink('s4_victim', format('SELECT dbcore.set_client_token(%L)::text', :'tb2'))
+             AS t(v text)), :'b', 'and takes a new token');
+SELECT citus_test.on_node(:w2_port, 'app',
+           $$SELECT string_agg(query, ' | ') FROM pg_stat_activity
+              WHERE query LIKE '%dbcore.client_id%' AND pid <> pg_backend_pid()$$) AS w2_activity \gset
+SELECT ok(:'w2_activity' LIKE '%SET LOCAL dbcore.client_id TO ''*****%',
+          'on B''s worker, pg_stat_activity shows the forwarded SET LOCAL with its value blanked');
+SELECT ok(position(:'tb2' IN :'w2_activity') = 0 AND position(:'tb' IN :'w2_activity') = 0,
+          'and neither of B''s tokens');
+SET ROLE app;
+SELECT is((SELECT count(*) FROM citus_stat_activity
+            WHERE is_worker_query AND (position(:'tb2' IN query) > 0 OR position(:'tb' IN query) > 0)),
+          0::bigint, 'nor does citus_stat_activity on the coordinator');
+RESET ROLE;
+-- The same text shows the values of the statements Citus sends, inlined,
+-- even when the application passed them as parameters.
+SELECT dblink_exec('s4_victim', $$PREPARE s4_put(bigint, text) AS INSERT INTO s4_notes (id, body) VALUES ($1, $2)$$);
+SELECT dblink_exec('s4_victim', $$EXECUTE s4_put(50, 'B-SECRET put in by B')$$);
+SELECT citus_test.on_node(:w2_port, 'app',
+           $$SELECT string_agg(query, ' | ') FROM pg_stat_activity
+              WHERE query LIKE 'INSERT INTO%' AND pid <> pg_backend_pid()$$) AS w2_insert \gset
+SELECT ok(:'w2_insert' LIKE '%INSERT INTO %s4_notes%''**''::bigint%''********************''::text%',
+          'on B''s worker, the INSERT that B''s parameters became shows with its values blanked');
+SELECT ok(position('B-SECRET' IN :'w2_insert') = 0 AND position(:'b' IN :'w2_insert') = 0,
+          'neither B''s value nor B''s client id');
+SELECT dblink_exec('s4_victim', 'ROLLBACK');
 SELECT dblink_disconnect('s4_victim');
 
 -- Connecting to a worker directly, by the shard's name.
