@@ -6,7 +6,7 @@
 -- (tenant_owner, no BYPASSRLS) tries what an owner can on the workers.
 \set ON_ERROR_STOP on
 SET client_min_messages = warning;
-SELECT plan(71);
+SELECT plan(72);
 
 SET ROLE tenant_owner;
 CREATE TABLE s4_notes (id bigint NOT NULL, client_id uuid NOT NULL, body text,
@@ -271,6 +271,8 @@ SELECT throws_ok($$SET application_name = 'citus_internal gpid=10000000001'$$,
                  '42501', NULL, 'nor pass for one of Citus''s connections');
 SELECT throws_ok($$SELECT set_config('application_name', 'citus_internal gpid=10000000001', true)$$,
                  '42501', NULL, 'not with set_config() either');
+SELECT throws_ok($$ALTER ROLE app SET application_name = 'citus_internal gpid=10000000001'$$,
+                 '42501', NULL, 'nor as its role''s default for later connections');
 COMMIT;
 SELECT alike((SELECT string_agg(DISTINCT result, '; ') FROM run_command_on_workers(format(
                  'SELECT 1 FROM (SELECT assign_distributed_transaction_id(0, %s, now())) s', :'vtx'))),
