@@ -75,7 +75,6 @@
 
 #define CITUS_PROPAGATE_GUC		"citus.propagate_set_commands"
 #define CITUS_LOCAL_FAST_PATH_GUC "citus.enable_local_fast_path_query_optimization"
-#define CITUS_INTERNAL_APPNAME	"citus_internal gpid="
 #define ISOLATION_POLICY		"dbcore_tenant_isolation"
 #define ACCESS_POLICY			"dbcore_tenant_access"
 
@@ -279,7 +278,7 @@ dbcore_citus_internal_connection(void)
 	const char *appname = GetConfigOption("application_name", true, false);
 
 	return citus_loaded && appname != NULL &&
-		strncmp(appname, CITUS_INTERNAL_APPNAME, strlen(CITUS_INTERNAL_APPNAME)) == 0;
+		strncmp(appname, DBCORE_CITUS_INTERNAL_APPNAME, strlen(DBCORE_CITUS_INTERNAL_APPNAME)) == 0;
 }
 
 bool

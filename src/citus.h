@@ -15,6 +15,9 @@
 
 #include "tenant_registry.h"
 
+/* The application_name prefix of the connections Citus opens between nodes. */
+#define DBCORE_CITUS_INTERNAL_APPNAME "citus_internal gpid="
+
 /* Notes whether Citus was loaded before dbcore; first in _PG_init(). */
 extern void dbcore_citus_init(void);
 

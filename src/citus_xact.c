@@ -49,7 +49,6 @@
 #include "common.h"
 #include "compat.h"
 
-#define CITUS_INTERNAL_APPNAME	"citus_internal gpid="
 #define CITUS_ASSIGN_XACT_FUNC	"assign_distributed_transaction_id"
 #define CITUS_BEGIN_COMMAND		"BEGIN TRANSACTION ISOLATION LEVEL "
 
@@ -85,7 +84,7 @@ static bool
 citus_appname(const char *appname)
 {
 	return appname != NULL &&
-		strncmp(appname, CITUS_INTERNAL_APPNAME, strlen(CITUS_INTERNAL_APPNAME)) == 0;
+		strncmp(appname, DBCORE_CITUS_INTERNAL_APPNAME, strlen(DBCORE_CITUS_INTERNAL_APPNAME)) == 0;
 }
 
 /*
@@ -136,7 +135,7 @@ appname_check(char **newval, void **extra, GucSource source)
 		return true;
 	GUC_check_errcode(ERRCODE_INSUFFICIENT_PRIVILEGE);
 	GUC_check_errmsg("permission denied to set parameter \"application_name\" to a value starting with \"%s\"",
-					 CITUS_INTERNAL_APPNAME);
+					 DBCORE_CITUS_INTERNAL_APPNAME);
 	GUC_check_errdetail("Only connections that Citus opens between the nodes carry it.");
 	return false;
 }
@@ -148,7 +147,7 @@ dbcore_citus_xact_init(void)
 
 	if (!dbcore_citus_loaded())
 		return;
-	guc = dbcore_compat_find_guc("application_name");
+	guc = dbcore_compat_find_option("application_name");
 	prev_object_access_hook = object_access_hook;
 	object_access_hook = transaction_guard;
 	CacheRegisterSyscacheCallback(PROCOID, assign_xact_func_invalidate, (Datum) 0);

@@ -43,23 +43,6 @@
 	pg_namespace_aclcheck((nspoid), (roleid), (mode))
 #endif
 
-/* The GUC record of a built-in setting, or NULL (find_option() is 16's). */
-#if PG_VERSION_NUM >= 160000
-#define dbcore_compat_find_guc(name) find_option((name), false, true, ERROR)
-#else
-static inline struct config_generic *
-dbcore_compat_find_guc(const char *name)
-{
-	struct config_generic **vars = get_guc_variables();
-	int			n = GetNumConfigOptions();
-
-	for (int i = 0; i < n; i++)
-		if (strcmp(vars[i]->name, name) == 0)
-			return vars[i];
-	return NULL;
-}
-#endif
-
 /*
  * The cached byte offset of column i (0-based) in a tuple of tupdesc, or -1:
  * since 18 it lives in the compact attributes, not in pg_attribute.
