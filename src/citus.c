@@ -275,10 +275,10 @@ dbcore_citus_refuse_trigger(Relation rel, const char *feature)
 bool
 dbcore_citus_internal_connection(void)
 {
-	const char *appname = GetConfigOption("application_name", true, false);
-
-	return citus_loaded && appname != NULL &&
-		strncmp(appname, DBCORE_CITUS_INTERNAL_APPNAME, strlen(DBCORE_CITUS_INTERNAL_APPNAME)) == 0;
+	/* the setting's variable: no lookup by name, on every statement */
+	return citus_loaded && application_name != NULL &&
+		strncmp(application_name, DBCORE_CITUS_INTERNAL_APPNAME,
+				strlen(DBCORE_CITUS_INTERNAL_APPNAME)) == 0;
 }
 
 bool
