@@ -273,12 +273,17 @@ dbcore_citus_refuse_trigger(Relation rel, const char *feature)
 }
 
 bool
+dbcore_citus_appname(const char *appname)
+{
+	return appname != NULL &&
+		strncmp(appname, DBCORE_CITUS_INTERNAL_APPNAME, strlen(DBCORE_CITUS_INTERNAL_APPNAME)) == 0;
+}
+
+bool
 dbcore_citus_internal_connection(void)
 {
 	/* the setting's variable: no lookup by name, on every statement */
-	return citus_loaded && application_name != NULL &&
-		strncmp(application_name, DBCORE_CITUS_INTERNAL_APPNAME,
-				strlen(DBCORE_CITUS_INTERNAL_APPNAME)) == 0;
+	return citus_loaded && dbcore_citus_appname(application_name);
 }
 
 bool

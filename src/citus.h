@@ -57,11 +57,15 @@ extern bool dbcore_citus_is_shard(Oid relid);
 extern void dbcore_citus_refuse_trigger(Relation rel, const char *feature);
 
 /*
- * Is this session one of Citus's own connections between nodes (by its
- * application_name, which any client can set: a convenience, never a
- * security decision)?
+ * Is this session one of Citus's own connections between nodes, by its
+ * application_name?  Any client can set that name: alone it is a
+ * convenience, never a security decision (citus_xact.c also requires it
+ * from the startup packet, and refuses it later).
  */
 extern bool dbcore_citus_internal_connection(void);
+
+/* Does appname (NULL allowed) start as Citus's connections between nodes name themselves? */
+extern bool dbcore_citus_appname(const char *appname);
 
 /* Is this node a Citus worker (Citus installed, not the coordinator)? */
 extern bool dbcore_citus_is_worker(void);

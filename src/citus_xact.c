@@ -80,13 +80,6 @@ assign_xact_func_oid(void)
 	return assign_xact_func;
 }
 
-static bool
-citus_appname(const char *appname)
-{
-	return appname != NULL &&
-		strncmp(appname, DBCORE_CITUS_INTERNAL_APPNAME, strlen(DBCORE_CITUS_INTERNAL_APPNAME)) == 0;
-}
-
 /*
  * The call comes from Citus: a connection Citus opened, still named so,
  * running the command with which Citus begins a transaction there.
@@ -94,7 +87,7 @@ citus_appname(const char *appname)
 static bool
 called_as_citus(void)
 {
-	return startup_appname_citus && citus_appname(application_name) &&
+	return startup_appname_citus && dbcore_citus_internal_connection() &&
 		debug_query_string != NULL &&
 		strncmp(debug_query_string, CITUS_BEGIN_COMMAND, strlen(CITUS_BEGIN_COMMAND)) == 0;
 }
@@ -127,8 +120,8 @@ appname_check(char **newval, void **extra, GucSource source)
 	if (prev_appname_check_hook && !prev_appname_check_hook(newval, extra, source))
 		return false;
 	if (source == PGC_S_CLIENT)
-		startup_appname_citus = *newval != NULL && citus_appname(*newval);
-	if (*newval == NULL || !citus_appname(*newval) || !IsTransactionState() ||
+		startup_appname_citus = dbcore_citus_appname(*newval);
+	if (*newval == NULL || !dbcore_citus_appname(*newval) || !IsTransactionState() ||
 		!(source == PGC_S_SESSION || source == PGC_S_TEST ||
 		  (source >= PGC_S_GLOBAL && source <= PGC_S_DATABASE_USER)) ||
 		dbcore_has_system_authorization(GetUserId()))
