@@ -121,7 +121,7 @@ appname_check(char **newval, void **extra, GucSource source)
 		return false;
 	if (source == PGC_S_CLIENT)
 		startup_appname_citus = dbcore_citus_appname(*newval);
-	if (*newval == NULL || !dbcore_citus_appname(*newval) || !IsTransactionState() ||
+	if (!dbcore_citus_appname(*newval) || !IsTransactionState() ||
 		!(source == PGC_S_SESSION || source == PGC_S_TEST ||
 		  (source >= PGC_S_GLOBAL && source <= PGC_S_DATABASE_USER)) ||
 		dbcore_has_system_authorization(GetUserId()))
