@@ -254,7 +254,7 @@ dbcore_audit_log_init(void)
 {
 	RegisterXactCallback(writers_xact_callback, NULL);
 	RegisterSubXactCallback(writers_subxact_callback, NULL);
-	CacheRegisterRelcacheCallback(layout_relcache_callback, (Datum) 0);
+	dbcore_register_relcache_callback(layout_relcache_callback, (Datum) 0);
 }
 
 AuditLogWriter *

@@ -195,6 +195,45 @@ dbcore_guc_set_session(const char *name, const char *value)
 }
 
 /* ----------------------------------------------------------------
+ * Relcache invalidation
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * PostgreSQL gives a backend ten relcache callbacks in all, shared by every
+ * library it loads (Citus takes several): dbcore takes one, and calls its
+ * own from it.
+ */
+#define MAX_DBCORE_RELCACHE_CALLBACKS 8
+static struct
+{
+	RelcacheCallbackFunction func;
+	Datum		arg;
+}			relcache_callbacks[MAX_DBCORE_RELCACHE_CALLBACKS];
+static int	n_relcache_callbacks = 0;
+
+static void
+relcache_dispatch(Datum arg, Oid relid)
+{
+	int			i;
+
+	for (i = 0; i < n_relcache_callbacks; i++)
+		relcache_callbacks[i].func(relcache_callbacks[i].arg, relid);
+}
+
+void
+dbcore_register_relcache_callback(RelcacheCallbackFunction func, Datum arg)
+{
+	if (n_relcache_callbacks >= MAX_DBCORE_RELCACHE_CALLBACKS)
+		elog(ERROR, "too many dbcore relcache callbacks");
+	if (n_relcache_callbacks == 0)
+		CacheRegisterRelcacheCallback(relcache_dispatch, (Datum) 0);
+	relcache_callbacks[n_relcache_callbacks].func = func;
+	relcache_callbacks[n_relcache_callbacks].arg = arg;
+	n_relcache_callbacks++;
+}
+
+/* ----------------------------------------------------------------
  * Per-trigger state
  * ----------------------------------------------------------------
  */
@@ -245,7 +284,7 @@ dbcore_trigger_state(DbcoreTriggerCache *cache, Oid tgoid)
 		cache->states = hash_create(cache->name, 32, &ctl,
 									HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 		if (n_trigger_caches == 0)
-			CacheRegisterRelcacheCallback(trigger_cache_relcache_callback, (Datum) 0);
+			dbcore_register_relcache_callback(trigger_cache_relcache_callback, (Datum) 0);
 		trigger_caches[n_trigger_caches++] = cache;
 	}
 	state = (DbcoreTriggerState *) hash_search(cache->states, &tgoid,

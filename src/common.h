@@ -14,6 +14,7 @@
 #include "fmgr.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
+#include "utils/inval.h"
 #include "utils/rel.h"
 
 /* The live (not dropped) column of that name in tupdesc, or NULL. */
@@ -71,6 +72,12 @@ extern bool dbcore_guc_check_session_source(const char *name, GucSource source,
 
 /* Set a setting at session level, bypassing privilege checks (clearing). */
 extern void dbcore_guc_set_session(const char *name, const char *value);
+
+/*
+ * A relcache invalidation callback, called from the one that dbcore
+ * registers with PostgreSQL (a backend has ten for every library together).
+ */
+extern void dbcore_register_relcache_callback(RelcacheCallbackFunction func, Datum arg);
 
 /*
  * Per-trigger state of dbcore's row triggers.

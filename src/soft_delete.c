@@ -177,7 +177,7 @@ dbcore_soft_delete_init(void)
 							 GUC_NOT_IN_SAMPLE,
 							 check_show_deleted, assign_show_deleted, NULL);
 	RegisterXactCallback(soft_delete_xact_callback, NULL);
-	CacheRegisterRelcacheCallback(soft_delete_relcache_callback, (Datum) 0);
+	dbcore_register_relcache_callback(soft_delete_relcache_callback, (Datum) 0);
 }
 
 void
