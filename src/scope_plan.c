@@ -84,13 +84,19 @@ static planner_hook_type prev_planner_hook = NULL;
 /*
  * A small cache of what the planner has looked up: function OID -> client
  * kind (DBCORE_CLIENT_NONE for any other function), and whether the
- * function has the default ACL.  Emptied whenever pg_proc changes.
+ * function has the default ACL.  An entry goes when its pg_proc row may have
+ * changed (an invalidation with its hash value, or of every row).  Not on
+ * every pg_proc invalidation: on Citus, scope_route.c sends one that no
+ * function has each time another client's scope begins, and looking the
+ * client functions up again (their symbols resolved through the dynamic
+ * loader) would cost every statement of the next transaction.
  */
 #define FUNC_CACHE_SIZE 16
 
 typedef struct FuncCacheEntry
 {
-	Oid			funcid;
+	Oid			funcid;			/* InvalidOid: a free entry */
+	uint32		hashvalue;		/* of funcid in the PROCOID syscache */
 	int			kind;
 	bool		default_acl;
 } FuncCacheEntry;
@@ -103,8 +109,17 @@ static bool func_cache_callback_registered = false;
 static void
 func_cache_invalidate(Datum arg, int cacheid, uint32 hashvalue)
 {
-	func_cache_used = 0;
-	func_cache_next = 0;
+	int			i;
+
+	if (hashvalue == 0)
+	{
+		func_cache_used = 0;
+		func_cache_next = 0;
+		return;
+	}
+	for (i = 0; i < func_cache_used; i++)
+		if (func_cache[i].hashvalue == hashvalue)
+			func_cache[i].funcid = InvalidOid;
 }
 
 /* The C symbols of the client functions, by kind. */
@@ -138,6 +153,10 @@ lookup_func(Oid funcid)
 	for (i = 0; i < func_cache_used; i++)
 		if (func_cache[i].funcid == funcid)
 			return &func_cache[i];
+	/* a free entry (invalidated) first, else the next in turn */
+	for (i = 0; i < func_cache_used; i++)
+		if (!OidIsValid(func_cache[i].funcid))
+			break;
 
 	if (!func_cache_callback_registered)
 	{
@@ -145,7 +164,9 @@ lookup_func(Oid funcid)
 		func_cache_callback_registered = true;
 	}
 
-	if (func_cache_used < FUNC_CACHE_SIZE)
+	if (i < func_cache_used)
+		e = &func_cache[i];
+	else if (func_cache_used < FUNC_CACHE_SIZE)
 		e = &func_cache[func_cache_used++];
 	else
 	{
@@ -153,6 +174,7 @@ lookup_func(Oid funcid)
 		func_cache_next = (func_cache_next + 1) % FUNC_CACHE_SIZE;
 	}
 	e->funcid = funcid;
+	e->hashvalue = GetSysCacheHashValue1(PROCOID, ObjectIdGetDatum(funcid));
 	e->kind = DBCORE_CLIENT_NONE;
 	e->default_acl = false;
 
