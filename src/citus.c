@@ -159,6 +159,57 @@ dbcore_citus_has_shards(Oid relid)
 }
 
 /*
+ * dbcore_citus_has_shards() per backend, for the planner's routing on the
+ * workers: a few tables' answers, each kept until its relation's relcache
+ * entry is invalidated (Citus invalidates it when it distributes or
+ * undistributes the table; a stale answer would only cost routing, never
+ * change a result: see scope_route.c).
+ */
+#define SHARDED_CACHE_SIZE 16
+
+typedef struct ShardedCacheEntry
+{
+	Oid			relid;			/* InvalidOid: free */
+	bool		sharded;
+} ShardedCacheEntry;
+
+static ShardedCacheEntry sharded_cache[SHARDED_CACHE_SIZE];
+static int	sharded_cache_next = 0;
+static bool sharded_cache_callback = false;
+
+static void
+sharded_cache_invalidate(Datum arg, Oid relid)
+{
+	int			i;
+
+	for (i = 0; i < SHARDED_CACHE_SIZE; i++)
+		if (!OidIsValid(relid) || sharded_cache[i].relid == relid)
+			sharded_cache[i].relid = InvalidOid;
+}
+
+bool
+dbcore_citus_has_shards_cached(Oid relid)
+{
+	ShardedCacheEntry *e;
+	int			i;
+
+	for (i = 0; i < SHARDED_CACHE_SIZE; i++)
+		if (sharded_cache[i].relid == relid)
+			return sharded_cache[i].sharded;
+	if (!sharded_cache_callback)
+	{
+		dbcore_register_relcache_callback(sharded_cache_invalidate, (Datum) 0);
+		sharded_cache_callback = true;
+	}
+	e = &sharded_cache[sharded_cache_next];
+	sharded_cache_next = (sharded_cache_next + 1) % SHARDED_CACHE_SIZE;
+	e->relid = InvalidOid;		/* until the answer is in */
+	e->sharded = dbcore_citus_has_shards(relid);
+	e->relid = relid;
+	return e->sharded;
+}
+
+/*
  * The distribution column of a hash-distributed Citus table, or
  * InvalidAttrNumber (not in Citus's metadata, or distributed another way:
  * reference, single-shard, local tables).  pg_dist_partition: logicalrelid

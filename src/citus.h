@@ -46,6 +46,12 @@ extern bool dbcore_citus_installed(void);
 extern bool dbcore_citus_has_shards(Oid relid);
 
 /*
+ * The same, remembered per backend until relid's relcache entry is
+ * invalidated: only where a stale answer cannot change a result.
+ */
+extern bool dbcore_citus_has_shards_cached(Oid relid);
+
+/*
  * The distribution column of a hash-distributed Citus table; else
  * InvalidAttrNumber.
  */

@@ -40,6 +40,10 @@
  * dependency list that no invalidation matches.  Only on a server with
  * Citus loaded, and while dbcore.citus_routing is on.
  *
+ * On the workers, a statement that Citus sends to a shard already names
+ * the client by a constant; when that is the current client, the
+ * comparison is left to the shard's policy (drop_implied_client()).
+ *
  * Also on Citus, whatever the scope: a statement that Citus 14.0.1 crashes
  * on (an UPDATE or upsert that assigns the distribution column, planned
  * without its parameters' values) is planned with Citus's local fast-path
@@ -84,13 +88,18 @@ static ExecutorStart_hook_type prev_executor_start = NULL;
 /*
  * Plans made with the current client's id as a constant, and that id
  * (malloc'd).  They are invalidated when another client's scope begins:
- * each carries a plan-cache dependency on a syscache entry that no real
- * object has (pg_proc, OID 0), which dbcore "invalidates" itself, locally,
- * by calling the plan cache's callback.
+ * each carries a plan-cache dependency on a pg_proc syscache hash value,
+ * ROUTED_PLAN_HASH, which dbcore "invalidates" itself, locally, by calling
+ * the callbacks of that syscache.  Not a hash value that a function is
+ * likely to have (one that had it would only be planned again), and never
+ * 0, which tells every callback to flush everything (it is the hash value
+ * of OID 0): every cached plan that uses a function, every cache of
+ * functions.
  */
+#define ROUTED_PLAN_HASH	((uint32) 0x0DBC0DBC)
+
 static bool routed_plans = false;
 static char *routed_for = NULL;
-static uint32 routed_plan_hash = 0;
 
 typedef struct RouteContext
 {
@@ -299,9 +308,10 @@ client_param(Var *var, RouteContext *ctx)
  * Citus routes by that itself; adding the current client to it would only
  * add a contradiction when the application names another client, and Citus
  * fails on those in modifying CTEs ("could not find valid entry for shard
- * 0").  The workers' policies still apply.
+ * 0").  The workers' policies still apply.  Returns that comparison, or
+ * NULL.
  */
-static bool
+static Node *
 names_client(Query *query, Index rti, const Var *var)
 {
 	Node	   *quals = query->jointree ? query->jointree->quals : NULL;
@@ -309,7 +319,7 @@ names_client(Query *query, Index rti, const Var *var)
 	ListCell   *lc;
 
 	if (quals == NULL)
-		return false;
+		return NULL;
 	conjuncts = (IsA(quals, BoolExpr) && ((BoolExpr *) quals)->boolop == AND_EXPR)
 		? ((BoolExpr *) quals)->args : list_make1(quals);
 	foreach(lc, conjuncts)
@@ -331,9 +341,61 @@ names_client(Query *query, Index rti, const Var *var)
 			(!IsA(other, Const) && !IsA(other, Param)) ||
 			op->opno != lookup_type_cache(var->vartype, TYPECACHE_EQ_OPR)->eq_opr)
 			continue;
-		return true;
+		return (Node *) op;
 	}
-	return false;
+	return NULL;
+}
+
+/*
+ * On the workers: a statement that Citus sends to a shard names the client,
+ * WHERE ... AND client_id = '<current client>', next to the shard's own
+ * policy, client_id = dbcore.current_client_id().  PostgreSQL's planner
+ * would derive dbcore.current_client_id() = '<client>' from the two and run
+ * it as a one-time filter in a Result node above the scan, planned and
+ * started for every statement.  The comparison (conjunct, found by
+ * names_client()) is dropped from the WHERE clause instead: with that
+ * client's scope in force the policy lets through exactly the rows it lets
+ * through, and the plan goes when another client's scope begins (the
+ * caller marks it routed).  The policy stays whole, so the security of the
+ * statement is the policy's, as for any query; only the application's own
+ * comparison is taken out, so leaky functions gain nothing.
+ *
+ * Only on Citus's own connections, for a statement on one table that Citus
+ * does not distribute (a shard): on a Citus table the comparison is what
+ * routes it.  Only a constant equal to the current client: a parameter, or
+ * another client (no rows), keeps the comparison.
+ */
+static bool
+drop_implied_client(Query *query, Index rti, Node *conjunct, RouteContext *ctx)
+{
+	OpExpr	   *op = (OpExpr *) conjunct;
+	Node	   *other;
+	Const	   *con;
+	Node	   *quals = query->jointree->quals;
+
+	if (query != ctx->top || rti != 1 || list_length(query->rtable) != 1 ||
+		list_length(query->jointree->fromlist) != 1 ||
+		!IsA(linitial(query->jointree->fromlist), RangeTblRef) ||
+		!dbcore_citus_internal_connection())
+		return false;
+	other = IsA(linitial(op->args), Var) ? lsecond(op->args) : linitial(op->args);
+	if (!IsA(other, Const))
+		return false;
+	con = (Const *) other;
+	if (con->constisnull || !dbcore_is_current_client(con->constvalue, con->consttype) ||
+		dbcore_citus_has_shards_cached(rt_fetch(rti, query->rtable)->relid))
+		return false;
+	if (quals == conjunct)
+		query->jointree->quals = NULL;
+	else
+	{
+		BoolExpr   *and = (BoolExpr *) quals;
+
+		and->args = list_delete_ptr(and->args, conjunct);
+		if (list_length(and->args) == 1)
+			query->jointree->quals = linitial(and->args);
+	}
+	return true;
 }
 
 /*
@@ -355,8 +417,16 @@ route_rte(Query *query, RangeTblEntry *rte, Index rti, RouteContext *ctx)
 
 		if (!match_client_qual((Node *) lfirst(lc), rti, &var, &con))
 			continue;
-		if (names_client(query, rti, var))
-			return;
+		{
+			Node	   *named = names_client(query, rti, var);
+
+			if (named != NULL)
+			{
+				if (drop_implied_client(query, rti, named, ctx))
+					ctx->routed = true;
+				return;
+			}
+		}
 		if (param_routable(query, var, ctx))
 		{
 			query->jointree->quals = make_and_qual(query->jointree->quals,
@@ -403,11 +473,11 @@ route_insert(Query *query, RouteContext *ctx)
 		Expr	   *value;
 		ListCell   *t;
 		int			pos = 0;
+		TargetEntry *named = NULL;
 
 		if (wco->kind != WCO_RLS_INSERT_CHECK ||
 			!match_client_qual(wco->qual, query->resultRelation, &var, &con))
 			continue;
-		value = param_routable(query, var, ctx) ? client_param(var, ctx) : (Expr *) con;
 		/* the target list is in column order */
 		foreach(t, query->targetList)
 		{
@@ -417,14 +487,20 @@ route_insert(Query *query, RouteContext *ctx)
 				break;
 			if (tle->resno == var->varattno)
 			{
-				if (IsA(tle->expr, Const) && ((Const *) tle->expr)->constisnull)
-				{
-					tle->expr = value;
-					ctx->routed |= !IsA(value, Param);
-				}
-				return;
+				named = tle;
+				break;
 			}
 			pos++;
+		}
+		/* a row that names its client (as Citus's on a shard do) stays */
+		if (named != NULL && !(IsA(named->expr, Const) && ((Const *) named->expr)->constisnull))
+			return;
+		value = param_routable(query, var, ctx) ? client_param(var, ctx) : (Expr *) con;
+		if (named != NULL)
+		{
+			named->expr = value;
+			ctx->routed |= !IsA(value, Param);
+			return;
 		}
 		query->targetList = list_insert_nth(query->targetList, pos,
 											makeTargetEntry(value, var->varattno,
@@ -472,11 +548,9 @@ note_routed(void)
 {
 	const char *id = dbcore_scope_in_force();
 
-	if (routed_plan_hash == 0)
-		routed_plan_hash = GetSysCacheHashValue1(PROCOID, ObjectIdGetDatum(InvalidOid));
 	/* (plans routed for another client went when this client's scope began) */
 	if (id == NULL || (routed_plans && strcmp(routed_for, id) == 0))
-		return routed_plan_hash;
+		return ROUTED_PLAN_HASH;
 	free(routed_for);
 	routed_for = strdup(id);
 	if (routed_for == NULL)
@@ -484,7 +558,7 @@ note_routed(void)
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("out of memory")));
 	routed_plans = true;
-	return routed_plan_hash;
+	return ROUTED_PLAN_HASH;
 }
 
 /*
@@ -498,7 +572,7 @@ client_changed(const char *id)
 {
 	if (routed_plans && strcmp(id, routed_for) != 0)
 	{
-		CallSyscacheCallbacks(PROCOID, routed_plan_hash);
+		CallSyscacheCallbacks(PROCOID, ROUTED_PLAN_HASH);
 		routed_plans = false;
 	}
 }

@@ -6,7 +6,7 @@
 -- and a statement on one table is planned once for every client.
 \set ON_ERROR_STOP on
 SET client_min_messages = warning;
-SELECT plan(44);
+SELECT plan(50);
 
 SET ROLE tenant_owner;
 CREATE TABLE s3_orders (id bigint NOT NULL, client_id uuid NOT NULL, total numeric, note text,
@@ -238,5 +238,59 @@ COPY s3_planning FROM PROGRAM :'planning_cmd';
 SELECT is((SELECT array_agg(line) FROM s3_planning),
           ARRAY['DEBUG:  Deferred pruning for a fast-path router query'],
           'a prepared statement is planned once for both clients, pruned at execution');
+
+-- On the shard, Citus's statement names the client next to the shard's
+-- policy; dbcore leaves the comparison to the policy (no one-time filter
+-- of the two above the scan) when it names the current client, and keeps
+-- it when it names another.
+SET ROLE app;
+BEGIN;
+SELECT dbcore.set_client_token(:'ta');
+SELECT doesnt_match(citus_test.plan_of('SELECT note FROM s3_orders WHERE id = 3'), 'One-Time Filter',
+                    'the shard''s plan has no one-time filter');
+SELECT matches(citus_test.plan_of('SELECT note FROM s3_orders WHERE id = 3'),
+               'Index Cond: \(\(client_id = (dbcore\.)?current_client_id\(\)\)',
+               'the shard''s scan compares with the scope, by the policy');
+SELECT is(citus_test.q(format($$SELECT note FROM s3_orders WHERE id = 3 AND client_id = %L$$, :'a')), 'a',
+          'a statement that names the current client finds its row');
+SELECT is(citus_test.q(format($$SELECT count(*) FROM s3_orders WHERE id = 3 AND client_id = %L$$, :'b')), '0',
+          'one that names another client finds nothing');
+SELECT is(citus_test.q(format($$WITH u AS (UPDATE s3_orders SET note = note WHERE id = 3 AND client_id = %L RETURNING 1)
+                              SELECT count(*) FROM u$$, :'a')), '1',
+          'an UPDATE that names the current client updates its row');
+COMMIT;
+RESET ROLE;
+
+-- A client's scope beginning invalidates the plans routed by another
+-- client's id, and no other cached plan: a prepared statement on a local
+-- table that calls a function (here one that counts its calls, once when
+-- planned and once per row) is not planned again.
+CREATE TABLE public.s3_local (x int);
+INSERT INTO public.s3_local VALUES (1);
+CREATE FUNCTION public.s3_counted() RETURNS int STABLE LANGUAGE plpgsql AS $fn$
+BEGIN
+    PERFORM set_config('s3.calls', (coalesce(nullif(current_setting('s3.calls', true), ''), '0')::int + 1)::text, false);
+    RETURN 1;
+END $fn$;
+GRANT SELECT ON public.s3_local TO app;
+SET ROLE app;
+SET plan_cache_mode = force_generic_plan;
+PREPARE s3_local_count AS SELECT count(*) FROM s3_local WHERE x = s3_counted();
+EXECUTE s3_local_count;
+BEGIN;
+SELECT dbcore.set_client_token(:'ta');
+SELECT count(*) FROM s3_orders o JOIN s3_lines l ON l.order_id = o.id;
+COMMIT;
+BEGIN;
+SELECT dbcore.set_client_token(:'tb');
+SELECT count(*) FROM s3_orders o JOIN s3_lines l ON l.order_id = o.id;
+COMMIT;
+SELECT set_config('s3.calls', '0', false);
+EXECUTE s3_local_count;
+SELECT is(current_setting('s3.calls'), '1',
+          'another client''s scope did not make an unrelated cached plan planned again');
+RESET plan_cache_mode;
+DEALLOCATE ALL;
+RESET ROLE;
 
 SELECT * FROM finish();
