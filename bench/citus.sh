@@ -2,7 +2,7 @@
 # bench/citus.sh: scoped queries on a Citus cluster, routed by dbcore, against
 # the hand-written form.
 #
-#   bash bench/citus.sh [--quick] [--no-build]
+#   bash bench/citus.sh [--quick] [--no-build] [--callgrind]
 #
 # Builds PostgreSQL 18 with Citus 14 without assertions (tools/build-server.sh
 # citus --release, cached), installs dbcore there, starts a coordinator and
@@ -29,6 +29,18 @@
 # unless exactly one row comes back, and the run stops on any failed
 # transaction.
 #
+# --callgrind: then also counts the instructions per transaction of each
+# workload and variant on every node: the nodes are restarted under valgrind
+# --tool=callgrind and each pair runs over one connection (pgbench -c 1, a
+# fixed random seed) for CG_SHORT=100 and CG_LONG=600 transactions; the
+# difference of the two runs' instructions, summed over every backend of
+# every node that ended with the run (the pgbench session on the
+# coordinator, the connections Citus opened for it on the workers), divided
+# by the difference of the transactions.  Deterministic whatever else the
+# machine does; needs valgrind and adds about 10 minutes.  CG_KEEP=DIR keeps
+# each run's profiles in DIR/WORKLOAD-VARIANT-TRANSACTIONS/NODE/ (for
+# callgrind_annotate).
+#
 # Writes the Markdown report to bench/results/citus-latest.md (RESULTS_FILE).
 # A measurement, not a test: exits 0 whether or not the target was met.
 #
@@ -46,11 +58,12 @@ usage() {
     exit "${1:-0}"
 }
 
-quick=0 build=1
+quick=0 build=1 callgrind=0
 for arg in "$@"; do
     case "$arg" in
         --quick) quick=1 ;;
         --no-build) build=0 ;;
+        --callgrind) callgrind=1 ;;
         -h|--help) usage 0 ;;
         *) echo "unknown option: $arg" >&2; usage 2 >&2 ;;
     esac
@@ -65,9 +78,15 @@ RESULTS_FILE="${RESULTS_FILE-bench/results/citus-latest.md}"
 TARGET=0.9
 [[ "$ROWS" =~ ^[0-9]+$ && "$ROWS" -ge 10000 && $((ROWS % 100)) -eq 0 ]] ||
     die "ROWS must be a multiple of 100, at least 10000 (got '$ROWS')"
-for var in PGB_ROUNDS PGB_TIME CLIENTS JOBS; do
+CG_SHORT="${CG_SHORT:-100}" CG_LONG="${CG_LONG:-600}"
+for var in PGB_ROUNDS PGB_TIME CLIENTS JOBS CG_SHORT CG_LONG; do
     [[ "${!var}" =~ ^[0-9]+$ && "${!var}" -ge 1 ]] || die "$var must be a whole number >= 1 (got '${!var}')"
 done
+
+((CG_LONG > CG_SHORT)) || die "CG_LONG must be greater than CG_SHORT"
+if [[ $callgrind == 1 ]] && ! command -v valgrind >/dev/null 2>&1; then
+    die "--callgrind needs valgrind (apt-get install valgrind)"
+fi
 
 BENCH_DIR="$DBCORE_ROOT/bench/citus"
 WORKLOADS=(lookup update insert)
@@ -196,6 +215,138 @@ ROLLBACK;
 SQL
 )" || die "a statement of the dbcore variant ran on more than one shard"
 
+# --------------------------------------------------------------------------
+# (--callgrind) Instructions per transaction, on every node
+#
+# Each node is restarted under valgrind --tool=callgrind, which follows the
+# postmaster's forks: every backend writes its own profile when it exits.
+# Each workload and variant runs over one connection (pgbench -c 1, a fixed
+# random seed, so both variants get the same tenants and rows), CG_SHORT and
+# CG_LONG transactions, each time right after a VACUUM of its table.  The
+# instructions of every backend that ended with the run are summed per node:
+# on the coordinator the pgbench session, on the workers the connections
+# Citus opened for it, which end with it.  The difference of the two runs
+# divided by the difference of their transactions is one transaction, with
+# the connections' start-up and exit cancelled out.
+# --------------------------------------------------------------------------
+declare -A IR
+CG_NODES=()
+if [[ $callgrind == 1 ]]; then
+    mapfile -t CG_NODES < <(citus_nodes)
+    say "callgrind: instructions per transaction on ${#CG_NODES[@]} nodes (${#WORKLOADS[@]} workloads x ${#VARIANTS[@]} variants, $CG_SHORT and $CG_LONG transactions)"
+    CG_DIR="$DBCORE_CITUS_BASE/callgrind"
+    mkdir -p "$CG_DIR"
+    # No connections between the nodes at times of the coordinator's own
+    # choosing while counting: its distributed deadlock detector and its
+    # recovery of prepared transactions open them.
+    psql_run -c "ALTER SYSTEM SET citus.distributed_deadlock_detection_factor = -1" \
+        -c "ALTER SYSTEM SET citus.recover_2pc_interval = -1" >/dev/null
+    for node in "${CG_NODES[@]}"; do
+        dir="$DBCORE_CITUS_BASE/$node"
+        mkdir -p "$CG_DIR/$node"
+        [[ $EUID -ne 0 ]] || chown postgres: "$CG_DIR" "$CG_DIR/$node"
+        _citus_as_pg "$dir" "$bindir/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null
+        _citus_as_pg "$dir" valgrind --tool=callgrind --trace-children=yes \
+            --callgrind-out-file="$CG_DIR/$node/cg.%p" \
+            "$bindir/postgres" -D "$dir/data" >"$CG_DIR/$node.log" 2>&1 &
+    done
+    CG_PM=()
+    for node in "${CG_NODES[@]}"; do
+        for ((i = 0; i < 240; i++)); do
+            "$bindir/pg_isready" -q -h "$DBCORE_CITUS_BASE/$node" -p "$(citus_node_port "$node")" && break
+            sleep 0.5
+        done
+        ((i < 240)) || { tail -n 20 "$CG_DIR/$node.log" >&2; die "node $node did not come up under callgrind"; }
+        CG_PM+=("$(head -n 1 "$DBCORE_CITUS_BASE/$node/data/postmaster.pid")")
+    done
+
+    # Under valgrind, /proc/PID/cmdline shows valgrind's command line, not
+    # the process title, so backends cannot be told from background
+    # processes by name.  Instead: the postmasters' children, once they have
+    # been the same for 5 s after a warm-up run of every script, are the
+    # background processes (Citus's maintenance daemons among them); a run
+    # is over when no other child is left.
+    cg_children() {
+        local pid
+        for pid in "${CG_PM[@]}"; do
+            ps -o pid= --ppid "$pid" || true
+        done | tr -d ' ' | sort
+    }
+    cg_pgbench() {   # cg_pgbench WORKLOAD VARIANT TRANSACTIONS
+        "$PGBENCH" -n -M prepared -c 1 -j 1 -t "$3" --random-seed=1 -U bench_app \
+            -D rows="$ROWS" -f "$BENCH_DIR/$1-$2.pgbench" "$PGDATABASE" >"$WORK/cg-pgbench.out" 2>&1 ||
+            { tail -n 20 "$WORK/cg-pgbench.out" >&2; die "pgbench $1-$2 failed under callgrind"; }
+    }
+    for w in "${WORKLOADS[@]}"; do
+        for v in "${VARIANTS[@]}"; do
+            cg_pgbench "$w" "$v" 5
+        done
+    done
+    cg_base="" stable=0
+    for ((i = 0; i < 600; i++)); do
+        now="$(cg_children)"
+        if [[ "$now" == "$cg_base" ]]; then
+            stable=$((stable + 1))
+            ((stable >= 10)) && break
+        else
+            cg_base="$now" stable=0
+        fi
+        sleep 0.5
+    done
+    ((stable >= 10)) || die "the nodes' processes did not settle under callgrind"
+    cg_settle() {
+        local i
+        for ((i = 0; i < 1200; i++)); do
+            [[ -z "$(comm -13 <(printf '%s\n' "$cg_base") <(cg_children))" ]] && return 0
+            sleep 0.1
+        done
+        die "backends did not exit under callgrind"
+    }
+    cg_run() {   # cg_run WORKLOAD VARIANT TRANSACTIONS: prints each node's instructions
+        local node f n sum
+        # The same seed inserts the same ids: the rows of earlier runs go.
+        psql_run -c "DELETE FROM bench.t_$2 WHERE id >= 1000000000" \
+            -c "VACUUM bench.t_$2" >/dev/null
+        cg_settle
+        rm -f "$CG_DIR"/*/cg.*
+        cg_pgbench "$1" "$2" "$3"
+        cg_settle
+        if [[ -n "${CG_KEEP:-}" ]]; then
+            mkdir -p "$CG_KEEP/$1-$2-$3"
+            cp -r "$CG_DIR"/*/ "$CG_KEEP/$1-$2-$3/"
+        fi
+        for node in "${CG_NODES[@]}"; do
+            sum=0
+            for f in "$CG_DIR/$node"/cg.*; do
+                [[ -f "$f" ]] || continue
+                n="$(sed -n 's/^summary: *\([0-9]*\).*/\1/p' "$f" | head -n 1)"
+                [[ "$n" =~ ^[0-9]+$ ]] || die "no instruction count in $f"
+                sum=$((sum + n))
+            done
+            printf '%s ' "$sum"
+        done
+    }
+    for w in "${WORKLOADS[@]}"; do
+        for v in "${VARIANTS[@]}"; do
+            read -r -a a <<<"$(cg_run "$w" "$v" "$CG_SHORT")"
+            read -r -a b <<<"$(cg_run "$w" "$v" "$CG_LONG")"
+            ((${#a[@]} == ${#CG_NODES[@]} && ${#b[@]} == ${#CG_NODES[@]})) ||
+                die "callgrind measurement of $w-$v failed"
+            total=0 line=""
+            for ((k = 0; k < ${#CG_NODES[@]}; k++)); do
+                ((b[k] >= a[k])) || die "callgrind measurement of $w-$v failed on ${CG_NODES[$k]}"
+                IR[$w $v ${CG_NODES[$k]}]=$(((b[k] - a[k]) / (CG_LONG - CG_SHORT)))
+                total=$((total + IR[$w $v ${CG_NODES[$k]}]))
+                line+=" ${CG_NODES[$k]} ${IR[$w $v ${CG_NODES[$k]}]}"
+            done
+            ((total > 0)) || die "callgrind measurement of $w-$v counted nothing"
+            IR[$w $v]=$total
+            printf '   %-7s %-7s %10s instructions/txn (%s)\n' "$w" "$v" "$total" "${line# }"
+        done
+    done
+    rm -rf "${CG_DIR:?}"/*/cg.*
+fi
+
 psql_run -c "CREATE TABLE bench.tps_run (round int, workload text, variant text, tps float8, cpu_us float8)" \
     -c "\\copy bench.tps_run FROM '$WORK/tps.tsv'" >/dev/null
 report="$WORK/report.md"
@@ -238,6 +389,22 @@ SQL
     echo "Ratios are medians of the per-round ratios (min–max). CPU is the server time of all three nodes per transaction; on a CPU-bound cluster throughput is inversely proportional to it, and it moves far less with the machine's other load than TPS, so the target is judged on it."
     echo
     echo "Every statement of the dbcore variant ran as one task (checked with citus.multi_task_query_log_level = 'error')."
+    if [[ $callgrind == 1 ]]; then
+        echo
+        echo "### Instructions per transaction (callgrind)"
+        echo
+        echo "| workload | plain: coordinator | plain: workers | plain: all nodes | dbcore: coordinator | dbcore: workers | dbcore: all nodes | plain / dbcore | target |"
+        echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+        for w in "${WORKLOADS[@]}"; do
+            pc="${IR[$w plain coord]}" dc="${IR[$w dbcore coord]}"
+            pt="${IR[$w plain]}" dt="${IR[$w dbcore]}"
+            r="$(awk -v a="$pt" -v b="$dt" 'BEGIN { printf "%.3f", a / b }')"
+            if awk -v r="$r" -v t="$TARGET" 'BEGIN { exit !(r >= t) }'; then m='**met**'; else m='**not met**'; fi
+            echo "| $w | $pc | $((pt - pc)) | $pt | $dc | $((dt - dc)) | $dt | $r | $m |"
+        done
+        echo
+        echo "One pgbench connection (\`-c 1\`, the same scripts and random seed), the instructions of $((CG_LONG - CG_SHORT)) transactions (the difference of a $CG_LONG- and a $CG_SHORT-transaction run, start-up cancelled out) of every backend on each node that ended with the run. Instructions are not time (cache misses, system calls and the socket round trips weigh differently), but they do not move with the machine's other load."
+    fi
 } >"$report"
 cat "$report"
 if [[ -n "$RESULTS_FILE" ]]; then
