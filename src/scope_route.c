@@ -392,7 +392,9 @@ drop_implied_client(Query *query, Index rti, Node *conjunct, RouteContext *ctx)
 		BoolExpr   *and = (BoolExpr *) quals;
 
 		and->args = list_delete_ptr(and->args, conjunct);
-		if (list_length(and->args) == 1)
+		if (and->args == NIL)
+			query->jointree->quals = NULL;
+		else if (list_length(and->args) == 1)
 			query->jointree->quals = linitial(and->args);
 	}
 	return true;
