@@ -416,18 +416,16 @@ route_rte(Query *query, RangeTblEntry *rte, Index rti, RouteContext *ctx)
 		Var		   *var;
 		Const	   *con;
 		Expr	   *qual;
+		Node	   *named;
 
 		if (!match_client_qual((Node *) lfirst(lc), rti, &var, &con))
 			continue;
+		named = names_client(query, rti, var);
+		if (named != NULL)
 		{
-			Node	   *named = names_client(query, rti, var);
-
-			if (named != NULL)
-			{
-				if (drop_implied_client(query, rti, named, ctx))
-					ctx->routed = true;
-				return;
-			}
+			if (drop_implied_client(query, rti, named, ctx))
+				ctx->routed = true;
+			return;
 		}
 		if (param_routable(query, var, ctx))
 		{
