@@ -512,7 +512,12 @@ route_insert(Query *query, RouteContext *ctx)
 	}
 }
 
-/* Every query level: its range table, then its sub-queries. */
+/*
+ * Every query level: its range table, then its sub-queries.  A query level
+ * without sub-links (the planner relies on the flag too) has sub-queries
+ * only in its range table and its WITH list: its expressions are not
+ * walked.
+ */
 static bool
 route_walker(Node *node, RouteContext *ctx)
 {
@@ -533,7 +538,18 @@ route_walker(Node *node, RouteContext *ctx)
 				route_rte(query, rte, rti, ctx);
 		}
 		route_insert(query, ctx);
-		return query_tree_walker(query, route_walker, (void *) ctx, 0);
+		if (query->hasSubLinks)
+			return query_tree_walker(query, route_walker, (void *) ctx, 0);
+		foreach(lc, query->rtable)
+		{
+			RangeTblEntry *rte = (RangeTblEntry *) lfirst(lc);
+
+			if (rte->rtekind == RTE_SUBQUERY)
+				(void) route_walker((Node *) rte->subquery, ctx);
+		}
+		foreach(lc, query->cteList)
+			(void) route_walker(((CommonTableExpr *) lfirst(lc))->ctequery, ctx);
+		return false;
 	}
 	return expression_tree_walker(node, route_walker, (void *) ctx);
 }
