@@ -401,6 +401,34 @@ drop_implied_client(Query *query, Index rti, Node *conjunct, RouteContext *ctx)
 }
 
 /*
+ * A modification routed by dbcore's parameter (param_routable()): the
+ * policy's comparisons on its target, among the security quals and in the
+ * WITH CHECK options, get the parameter in place of the function call.
+ * Citus evaluates every function call and parameter of a modification on
+ * the coordinator before it sends the statement to the shard, each in an
+ * executor state of its own; the parameter is cheaper to evaluate and has
+ * the same value: the current client, read when the statement starts
+ * (route_executor_start()), and without a valid scope the same error
+ * (route_param_fetch()).  The shard's own policy is untouched.
+ */
+static void
+param_for_checks(Query *query, Index rti, RouteContext *ctx)
+{
+	ListCell   *lc;
+
+	foreach(lc, query->withCheckOptions)
+	{
+		WithCheckOption *wco = (WithCheckOption *) lfirst(lc);
+		Var		   *var;
+		Const	   *con;
+
+		if ((wco->kind == WCO_RLS_INSERT_CHECK || wco->kind == WCO_RLS_UPDATE_CHECK) &&
+			match_client_qual(wco->qual, rti, &var, &con))
+			wco->qual = (Node *) constant_qual(wco->qual, client_param(var, ctx));
+	}
+}
+
+/*
  * Add the constant comparison for a table read under dbcore's policy: among
  * its security quals; for the target of an UPDATE or DELETE (never on the
  * nullable side of a join), to the WHERE clause, where Citus also copes
@@ -432,6 +460,11 @@ route_rte(Query *query, RangeTblEntry *rte, Index rti, RouteContext *ctx)
 			query->jointree->quals = make_and_qual(query->jointree->quals,
 												   (Node *) constant_qual((Node *) lfirst(lc),
 																		  client_param(var, ctx)));
+			if (query->commandType != CMD_SELECT)
+			{
+				lfirst(lc) = constant_qual((Node *) lfirst(lc), client_param(var, ctx));
+				param_for_checks(query, rti, ctx);
+			}
 			return;
 		}
 		qual = constant_qual((Node *) lfirst(lc), (Expr *) con);
@@ -496,6 +529,8 @@ route_insert(Query *query, RouteContext *ctx)
 		if (named != NULL && !(IsA(named->expr, Const) && ((Const *) named->expr)->constisnull))
 			return;
 		value = param_routable(query, var, ctx) ? client_param(var, ctx) : (Expr *) con;
+		if (IsA(value, Param))
+			param_for_checks(query, query->resultRelation, ctx);
 		if (named != NULL)
 		{
 			named->expr = value;

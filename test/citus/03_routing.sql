@@ -6,7 +6,7 @@
 -- and a statement on one table is planned once for every client.
 \set ON_ERROR_STOP on
 SET client_min_messages = warning;
-SELECT plan(50);
+SELECT plan(60);
 
 SET ROLE tenant_owner;
 CREATE TABLE s3_orders (id bigint NOT NULL, client_id uuid NOT NULL, total numeric, note text,
@@ -260,6 +260,61 @@ SELECT is(citus_test.q(format($$WITH u AS (UPDATE s3_orders SET note = note WHER
           'an UPDATE that names the current client updates its row');
 COMMIT;
 RESET ROLE;
+
+-- A modification routed by dbcore's parameter: the policy's comparisons on
+-- the coordinator (security quals, WITH CHECK options) take the parameter
+-- too, so the coordinator never calls dbcore.current_client_id() for it
+-- (Citus evaluates every function call of a modification there, each in an
+-- executor state of its own; C functions are counted with track_functions =
+-- 'all').  One generic plan still serves each client right, the shards'
+-- policies still check, and without a scope it is refused.
+SELECT (SELECT total FROM s3_orders WHERE client_id = :'a' AND id = 2) AS a2,
+       (SELECT total FROM s3_orders WHERE client_id = :'a' AND id = 20) AS a20,
+       (SELECT total FROM s3_orders WHERE client_id = :'b' AND id = 2) AS b2 \gset
+SET track_functions = 'all';
+SET ROLE app;
+PREPARE s3_bump(bigint) AS UPDATE s3_orders SET total = total + 1 WHERE id = $1 RETURNING note;
+PREPARE s3_put(bigint) AS INSERT INTO s3_orders (id, total, note) VALUES ($1, 0, 'put') RETURNING client_id;
+PREPARE s3_drop(bigint) AS DELETE FROM s3_orders WHERE id = $1 RETURNING note;
+BEGIN;
+SET LOCAL plan_cache_mode = force_generic_plan;
+SELECT dbcore.set_client_token(:'ta');
+EXECUTE s3_bump(2) \gset ua_
+EXECUTE s3_put(900) \gset pa_
+EXECUTE s3_drop(900) \gset da_
+SELECT is((SELECT coalesce(sum(calls), 0) FROM pg_stat_xact_user_functions
+            WHERE schemaname = 'dbcore' AND funcname = 'current_client_id'), 0::numeric,
+          'a routed UPDATE, INSERT and DELETE: no call of dbcore.current_client_id() on the coordinator');
+SELECT is(:'ua_note'::text, 'a', 'the generic UPDATE in A''s scope updates A''s row');
+SELECT is(:'pa_client_id'::uuid, :'a'::uuid, 'the generic INSERT in A''s scope inserts for A');
+SELECT is(:'da_note'::text, 'put', 'the generic DELETE in A''s scope deletes A''s row');
+COMMIT;
+BEGIN;
+SET LOCAL plan_cache_mode = force_generic_plan;
+SELECT dbcore.set_client_token(:'tb');
+EXECUTE s3_bump(2) \gset ub_
+EXECUTE s3_put(901) \gset pb_
+SELECT is(:'ub_note'::text, 'b', 'the same plan in B''s scope updates B''s row');
+SELECT is(:'pb_client_id'::uuid, :'b'::uuid, 'and inserts for B');
+SELECT is_empty('EXECUTE s3_drop(20)', 'and cannot delete A''s row 20');
+COMMIT;
+BEGIN;
+SET LOCAL plan_cache_mode = force_generic_plan;
+SELECT throws_ok('EXECUTE s3_bump(2)', '42501', NULL, 'the routed UPDATE without a scope is refused');
+COMMIT;
+BEGIN;
+SET LOCAL plan_cache_mode = force_generic_plan;
+SELECT throws_ok('EXECUTE s3_put(902)', '42501', NULL, 'the routed INSERT without a scope is refused');
+COMMIT;
+DEALLOCATE ALL;
+RESET ROLE;
+RESET track_functions;
+SELECT results_eq(format($$SELECT client_id, id, total FROM s3_orders WHERE id IN (2, 20, 900, 901) ORDER BY client_id = %L DESC, 2$$, :'a'),
+                  format($$VALUES (%L::uuid, 2::bigint, %s + 1), (%L::uuid, 20::bigint, %s),
+                                  (%L::uuid, 2::bigint, %s + 1), (%L::uuid, 901::bigint, 0::numeric)$$,
+                         :'a', :a2, :'a', :a20, :'b', :b2, :'b'),
+                  'each client''s rows changed in its own scope only');
+DELETE FROM s3_orders WHERE id = 901;
 
 -- A client's scope beginning invalidates the plans routed by another
 -- client's id, and no other cached plan: a prepared statement on a local
