@@ -109,6 +109,7 @@ typedef struct RouteContext
 	int			param_id;		/* dbcore's parameter, once numbered */
 	Oid			param_type;
 	bool		param_used;		/* added it somewhere */
+	bool		shard_param;	/* in a shard statement's policy (on a worker) */
 } RouteContext;
 
 /*
@@ -356,9 +357,10 @@ names_client(Query *query, Index rti, const Var *var)
  * names_client()) is dropped from the WHERE clause instead: with that
  * client's scope in force the policy lets through exactly the rows it lets
  * through, and the plan goes when another client's scope begins (the
- * caller marks it routed).  The policy stays whole, so the security of the
+ * caller marks it routed).  The policy stays, so the security of the
  * statement is the policy's, as for any query; only the application's own
- * comparison is taken out, so leaky functions gain nothing.
+ * comparison is taken out, so leaky functions gain nothing.  (The caller
+ * then gives the policy's comparisons dbcore's parameter, param_for_checks().)
  *
  * Only on Citus's own connections, for a statement on one table that Citus
  * does not distribute (a shard): on a Citus table the comparison is what
@@ -401,15 +403,23 @@ drop_implied_client(Query *query, Index rti, Node *conjunct, RouteContext *ctx)
 }
 
 /*
- * A modification routed by dbcore's parameter (param_routable()): the
- * policy's comparisons on its target, among the security quals and in the
- * WITH CHECK options, get the parameter in place of the function call.
- * Citus evaluates every function call and parameter of a modification on
- * the coordinator before it sends the statement to the shard, each in an
- * executor state of its own; the parameter is cheaper to evaluate and has
- * the same value: the current client, read when the statement starts
- * (route_executor_start()), and without a valid scope the same error
- * (route_param_fetch()).  The shard's own policy is untouched.
+ * The policy's comparisons on table rti get dbcore's parameter in place of
+ * the function call: in the WITH CHECK options here, among the security
+ * quals by the caller.  The parameter has the function's value, the
+ * current client, read once when the statement starts
+ * (route_executor_start()), and without a valid scope the function's error
+ * (route_param_fetch()); it is cheaper:
+ * - in a modification routed by the parameter (param_routable()), on the
+ *   coordinator: Citus evaluates every function call and parameter of a
+ *   modification there before it sends the statement on, each in an
+ *   executor state of its own;
+ * - in a statement that Citus sends to a shard for the current client
+ *   (drop_implied_client()), on the worker: the planner no longer evaluates
+ *   the function for its estimates (it gets the parameter's value instead,
+ *   estimate_params()) nor the executor looks it up for each statement.
+ *   (Not in the INSERTs Citus sends to a shard: their WITH CHECK options
+ *   cost less with the function than numbering the parameter does.)
+ * The policy in the catalog is untouched.
  */
 static void
 param_for_checks(Query *query, Index rti, RouteContext *ctx)
@@ -452,7 +462,12 @@ route_rte(Query *query, RangeTblEntry *rte, Index rti, RouteContext *ctx)
 		if (named != NULL)
 		{
 			if (drop_implied_client(query, rti, named, ctx))
+			{
 				ctx->routed = true;
+				lfirst(lc) = constant_qual((Node *) lfirst(lc), client_param(var, ctx));
+				param_for_checks(query, rti, ctx);
+				ctx->shard_param = true;
+			}
 			return;
 		}
 		if (param_routable(query, var, ctx))
@@ -694,17 +709,59 @@ citus_cannot_plan(Query *parse, ParamListInfo bound)
 	return false;
 }
 
+/*
+ * The parameters to plan a shard statement with when dbcore's parameter is
+ * in its policy: the caller's and the current client as dbcore's, so that
+ * the planner estimates the policy's selectivity from the client's own
+ * statistics, as it did when it evaluated the function for its estimates.
+ * Never PARAM_FLAG_CONST: the plan keeps the parameter.  A list with hooks
+ * (PL/pgSQL's) is passed on as it is.
+ */
+static ParamListInfo
+estimate_params(ParamListInfo bound, RouteContext *ctx)
+{
+	ParamListInfo list;
+	Datum		value;
+	int			i;
+
+	if ((bound != NULL && (bound->paramFetch != NULL || bound->paramCompile != NULL)) ||
+		!dbcore_current_client_try_datum(ctx->param_type, &value))
+		return bound;
+	list = makeParamList(ctx->param_id);
+	for (i = 0; i < ctx->param_id - 1; i++)
+	{
+		if (bound != NULL && i < bound->numParams)
+			list->params[i] = bound->params[i];
+		else
+		{
+			list->params[i].value = (Datum) 0;
+			list->params[i].isnull = true;
+			list->params[i].pflags = 0;
+			list->params[i].ptype = InvalidOid;
+		}
+	}
+	list->params[ctx->param_id - 1].value = value;
+	list->params[ctx->param_id - 1].isnull = false;
+	list->params[ctx->param_id - 1].pflags = 0;
+	list->params[ctx->param_id - 1].ptype = ctx->param_type;
+	if (bound != NULL)
+		list->paramValuesStr = bound->paramValuesStr;
+	return list;
+}
+
 static PlannedStmt *
 route_planner(Query *parse, const char *query_string, int cursorOptions,
 			  ParamListInfo boundParams)
 {
-	RouteContext ctx = {false, parse, boundParams, 0, InvalidOid, false};
+	RouteContext ctx = {false, parse, boundParams, 0, InvalidOid, false, false};
 	PlannedStmt *result;
 	int			nestlevel = -1;
 
 	if (citus_routing && parse->commandType != CMD_UTILITY &&
 		dbcore_scope_in_force() != NULL)
 		(void) route_walker((Node *) parse, &ctx);
+	if (ctx.shard_param)
+		boundParams = estimate_params(boundParams, &ctx);
 	/*
 	 * Planned with the optimization off, Citus reports its own error.  (A
 	 * statement routed by dbcore's parameter never assigns the column.)

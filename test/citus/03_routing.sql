@@ -6,7 +6,7 @@
 -- and a statement on one table is planned once for every client.
 \set ON_ERROR_STOP on
 SET client_min_messages = warning;
-SELECT plan(60);
+SELECT plan(66);
 
 SET ROLE tenant_owner;
 CREATE TABLE s3_orders (id bigint NOT NULL, client_id uuid NOT NULL, total numeric, note text,
@@ -242,15 +242,21 @@ SELECT is((SELECT array_agg(line) FROM s3_planning),
 -- On the shard, Citus's statement names the client next to the shard's
 -- policy; dbcore leaves the comparison to the policy (no one-time filter
 -- of the two above the scan) when it names the current client, and keeps
--- it when it names another.
+-- it when it names another.  The policy's comparison there takes dbcore's
+-- parameter in place of dbcore.current_client_id() (the same value, read
+-- when the statement starts): the planner no longer evaluates the function
+-- for its estimates, nor the executor looks it up, on every statement.
 SET ROLE app;
 BEGIN;
 SELECT dbcore.set_client_token(:'ta');
 SELECT doesnt_match(citus_test.plan_of('SELECT note FROM s3_orders WHERE id = 3'), 'One-Time Filter',
                     'the shard''s plan has no one-time filter');
 SELECT matches(citus_test.plan_of('SELECT note FROM s3_orders WHERE id = 3'),
-               'Index Cond: \(\(client_id = (dbcore\.)?current_client_id\(\)\)',
-               'the shard''s scan compares with the scope, by the policy');
+               'Index Cond: \(\(client_id = \$\d+\) AND \(id = 3\)\)',
+               'the shard''s scan compares with the scope, by the policy, with dbcore''s parameter');
+SELECT matches(citus_test.plan_of('UPDATE s3_orders SET note = note WHERE id = 3'),
+               'Index Cond: \(\(client_id = \$\d+\) AND \(id = 3\)\)',
+               'so does the shard''s UPDATE');
 SELECT is(citus_test.q(format($$SELECT note FROM s3_orders WHERE id = 3 AND client_id = %L$$, :'a')), 'a',
           'a statement that names the current client finds its row');
 SELECT is(citus_test.q(format($$SELECT count(*) FROM s3_orders WHERE id = 3 AND client_id = %L$$, :'b')), '0',
@@ -260,6 +266,60 @@ SELECT is(citus_test.q(format($$WITH u AS (UPDATE s3_orders SET note = note WHER
           'an UPDATE that names the current client updates its row');
 COMMIT;
 RESET ROLE;
+
+-- The shard's planner still estimates the policy from the current client's
+-- statistics (it is given the parameter's value to estimate with): on a
+-- shard holding 190 rows of A and 10 of B, A's scan is estimated at 190
+-- rows and B's at 10 (1/2 of the rows each without the value).
+SET ROLE tenant_owner;
+CREATE TABLE s3_skew (id bigint NOT NULL, client_id uuid NOT NULL, PRIMARY KEY (client_id, id));
+SELECT dbcore.enable_tenant_scoping('s3_skew');
+GRANT SELECT ON s3_skew TO app;
+RESET ROLE;
+SET citus.enable_unsafe_triggers = on;
+SELECT create_distributed_table('s3_skew', 'client_id', shard_count => 1, colocate_with => 'none');
+RESET citus.enable_unsafe_triggers;
+INSERT INTO s3_skew SELECT g, :'a' FROM generate_series(1, 190) g;
+INSERT INTO s3_skew SELECT g, :'b' FROM generate_series(1, 10) g;
+ANALYZE s3_skew;
+SET client_min_messages = error;  -- (Citus: a temporary function is created only locally)
+CREATE FUNCTION pg_temp.shard_rows(query text) RETURNS int LANGUAGE plpgsql AS $fn$
+DECLARE
+    line text;
+BEGIN
+    FOR line IN EXECUTE 'EXPLAIN ' || query LOOP
+        IF line ~ 'Scan on s3_skew_' THEN
+            RETURN (regexp_match(line, 'rows=(\d+)'))[1]::int;
+        END IF;
+    END LOOP;
+    RETURN NULL;
+END $fn$;
+SET client_min_messages = warning;
+SET ROLE app;
+BEGIN;
+SELECT dbcore.set_client_token(:'ta');
+SELECT is(pg_temp.shard_rows('SELECT * FROM s3_skew'), 190, 'the shard estimates A''s scan from A''s statistics');
+COMMIT;
+BEGIN;
+SELECT dbcore.set_client_token(:'tb');
+SELECT is(pg_temp.shard_rows('SELECT * FROM s3_skew'), 10, 'and B''s from B''s');
+SELECT is(citus_test.q('SELECT count(*) FROM s3_skew'), '10', 'B counts its own rows there');
+COMMIT;
+-- A parallel plan on the shard: its workers get the parameter's value.
+BEGIN;
+SET LOCAL citus.propagate_set_commands = 'local';
+SET LOCAL debug_parallel_query = on;
+SET LOCAL parallel_setup_cost = 0;
+SET LOCAL parallel_tuple_cost = 0;
+SET LOCAL min_parallel_table_scan_size = 0;
+SELECT dbcore.set_client_token(:'tb');
+SELECT matches(citus_test.plan_of('SELECT count(*) FROM s3_skew WHERE id > 0'),
+               'Gather(.|\n)*client_id = \$\d+', 'a parallel plan on the shard, with the parameter');
+SELECT is(citus_test.q('SELECT count(*) FROM s3_skew WHERE id > 0'), '10',
+          'B''s rows only, counted by parallel workers on the shard');
+COMMIT;
+RESET ROLE;
+DROP TABLE s3_skew;
 
 -- A modification routed by dbcore's parameter: the policy's comparisons on
 -- the coordinator (security quals, WITH CHECK options) take the parameter
