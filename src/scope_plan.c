@@ -218,6 +218,27 @@ lookup_func(Oid funcid)
 }
 
 /*
+ * What ExecInitFunc checks for a call of funcid, for a plan that reads the
+ * client another way in its place: EXECUTE for the current role (the
+ * catalog read only when the function's ACL is not the default) and the
+ * object access hook.
+ */
+void
+dbcore_client_function_check_execute(Oid funcid)
+{
+	FuncCacheEntry *e = lookup_func(funcid);
+
+	if (!e->default_acl)
+	{
+		AclResult	aclresult = dbcore_compat_proc_aclcheck(funcid, GetUserId(), ACL_EXECUTE);
+
+		if (aclresult != ACLCHECK_OK)
+			aclcheck_error(aclresult, OBJECT_FUNCTION, get_func_name(funcid));
+	}
+	InvokeFunctionExecuteHook(funcid);
+}
+
+/*
  * Is funcid one of this library's client functions?  Its result type (uuid,
  * text, bigint or integer), or InvalidOid.
  */
@@ -532,15 +553,7 @@ client_scan_begin(CustomScanState *node, EState *estate, int eflags)
 	if (e->kind == DBCORE_CLIENT_NONE)
 		elog(ERROR, "function %u is not a dbcore client function", state->funcid);
 
-	/* What ExecInitFunc checks for the function call it replaces. */
-	if (!e->default_acl)
-	{
-		AclResult	aclresult = dbcore_compat_proc_aclcheck(state->funcid, GetUserId(), ACL_EXECUTE);
-
-		if (aclresult != ACLCHECK_OK)
-			aclcheck_error(aclresult, OBJECT_FUNCTION, get_func_name(state->funcid));
-	}
-	InvokeFunctionExecuteHook(state->funcid);
+	dbcore_client_function_check_execute(state->funcid);
 	state->done = false;
 }
 

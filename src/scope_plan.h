@@ -17,4 +17,10 @@ extern void dbcore_scope_plan_init(void);
  */
 extern Oid	dbcore_client_function_type(Oid funcid);
 
+/*
+ * The checks of a call of client function funcid (EXECUTE, the object
+ * access hook), for plans that read the client in its place.
+ */
+extern void dbcore_client_function_check_execute(Oid funcid);
+
 #endif							/* DBCORE_SCOPE_PLAN_H */

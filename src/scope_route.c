@@ -84,6 +84,8 @@ static ExecutorStart_hook_type prev_executor_start = NULL;
  */
 #define ROUTE_PARAM_ID_MARK		(-0x0DBC)
 #define ROUTE_PARAM_TYPE_MARK	(-0x0DBD)
+/* and one per client function it stands for (its OID), checked at each start */
+#define ROUTE_PARAM_FUNC_MARK	(-0x0DBE)
 
 /*
  * Plans made with the current client's id as a constant, and that id
@@ -110,6 +112,7 @@ typedef struct RouteContext
 	Oid			param_type;
 	bool		param_used;		/* added it somewhere */
 	bool		shard_param;	/* in a shard statement's policy (on a worker) */
+	List	   *param_funcs;	/* the client functions it stands for (OIDs) */
 } RouteContext;
 
 /*
@@ -304,6 +307,22 @@ client_param(Var *var, RouteContext *ctx)
 }
 
 /*
+ * The comparison qual (a match_client_qual) with dbcore's parameter in
+ * place of the client function, which the plan then checks at each start
+ * as a call of it would be (route_executor_start()).
+ */
+static Expr *
+param_qual(Node *qual, Var *var, RouteContext *ctx)
+{
+	OpExpr	   *op = (OpExpr *) qual;
+	FuncExpr   *func = (FuncExpr *) (IsA(lsecond(op->args), FuncExpr) ?
+									 lsecond(op->args) : linitial(op->args));
+
+	ctx->param_funcs = list_append_unique_oid(ctx->param_funcs, func->funcid);
+	return constant_qual(qual, client_param(var, ctx));
+}
+
+/*
  * Does the query's own WHERE clause already compare the client column of
  * range table entry rti with a constant or a parameter (at its top level)?
  * Citus routes by that itself; adding the current client to it would only
@@ -434,7 +453,7 @@ param_for_checks(Query *query, Index rti, RouteContext *ctx)
 
 		if ((wco->kind == WCO_RLS_INSERT_CHECK || wco->kind == WCO_RLS_UPDATE_CHECK) &&
 			match_client_qual(wco->qual, rti, &var, &con))
-			wco->qual = (Node *) constant_qual(wco->qual, client_param(var, ctx));
+			wco->qual = (Node *) param_qual(wco->qual, var, ctx);
 	}
 }
 
@@ -464,7 +483,7 @@ route_rte(Query *query, RangeTblEntry *rte, Index rti, RouteContext *ctx)
 			if (drop_implied_client(query, rti, named, ctx))
 			{
 				ctx->routed = true;
-				lfirst(lc) = constant_qual((Node *) lfirst(lc), client_param(var, ctx));
+				lfirst(lc) = param_qual((Node *) lfirst(lc), var, ctx);
 				param_for_checks(query, rti, ctx);
 				ctx->shard_param = true;
 			}
@@ -473,11 +492,10 @@ route_rte(Query *query, RangeTblEntry *rte, Index rti, RouteContext *ctx)
 		if (param_routable(query, var, ctx))
 		{
 			query->jointree->quals = make_and_qual(query->jointree->quals,
-												   (Node *) constant_qual((Node *) lfirst(lc),
-																		  client_param(var, ctx)));
+												   (Node *) param_qual((Node *) lfirst(lc), var, ctx));
 			if (query->commandType != CMD_SELECT)
 			{
-				lfirst(lc) = constant_qual((Node *) lfirst(lc), client_param(var, ctx));
+				lfirst(lc) = param_qual((Node *) lfirst(lc), var, ctx);
 				param_for_checks(query, rti, ctx);
 			}
 			return;
@@ -753,7 +771,7 @@ static PlannedStmt *
 route_planner(Query *parse, const char *query_string, int cursorOptions,
 			  ParamListInfo boundParams)
 {
-	RouteContext ctx = {false, parse, boundParams, 0, InvalidOid, false, false};
+	RouteContext ctx = {false, parse, boundParams, 0, InvalidOid, false, false, NIL};
 	PlannedStmt *result;
 	int			nestlevel = -1;
 
@@ -787,11 +805,21 @@ route_planner(Query *parse, const char *query_string, int cursorOptions,
 		PlanInvalItem *id = makeNode(PlanInvalItem);
 		PlanInvalItem *type = makeNode(PlanInvalItem);
 
+		ListCell   *lc;
+
 		id->cacheId = ROUTE_PARAM_ID_MARK;
 		id->hashValue = (uint32) ctx.param_id;
 		type->cacheId = ROUTE_PARAM_TYPE_MARK;
 		type->hashValue = (uint32) ctx.param_type;
 		result->invalItems = lappend(lappend(result->invalItems, id), type);
+		foreach(lc, ctx.param_funcs)
+		{
+			PlanInvalItem *func = makeNode(PlanInvalItem);
+
+			func->cacheId = ROUTE_PARAM_FUNC_MARK;
+			func->hashValue = (uint32) lfirst_oid(lc);
+			result->invalItems = lappend(result->invalItems, func);
+		}
 	}
 	return result;
 }
@@ -923,6 +951,8 @@ route_executor_start(QueryDesc *queryDesc, int eflags)
 				id = (int) item->hashValue;
 			else if (item->cacheId == ROUTE_PARAM_TYPE_MARK)
 				type = (Oid) item->hashValue;
+			else if (item->cacheId == ROUTE_PARAM_FUNC_MARK)
+				dbcore_client_function_check_execute((Oid) item->hashValue);
 		}
 	}
 	if (id > 0 && OidIsValid(type))

@@ -6,7 +6,7 @@
 -- and a statement on one table is planned once for every client.
 \set ON_ERROR_STOP on
 SET client_min_messages = warning;
-SELECT plan(66);
+SELECT plan(69);
 
 SET ROLE tenant_owner;
 CREATE TABLE s3_orders (id bigint NOT NULL, client_id uuid NOT NULL, total numeric, note text,
@@ -375,6 +375,33 @@ SELECT results_eq(format($$SELECT client_id, id, total FROM s3_orders WHERE id I
                          :'a', :a2, :'a', :a20, :'b', :b2, :'b'),
                   'each client''s rows changed in its own scope only');
 DELETE FROM s3_orders WHERE id = 901;
+
+-- A plan with dbcore's parameter in place of the client function checks
+-- the function at each start as a call of it would be: without EXECUTE on
+-- dbcore.current_client_id(), a routed statement is refused (revoked in a
+-- transaction that is rolled back).
+SET ROLE app;
+PREPARE s3_bump(bigint) AS UPDATE s3_orders SET total = total + 1 WHERE id = $1;
+PREPARE s3_get(bigint) AS SELECT note FROM s3_orders WHERE id = $1;
+RESET ROLE;
+BEGIN;
+SET LOCAL plan_cache_mode = force_generic_plan;
+REVOKE EXECUTE ON FUNCTION dbcore.current_client_id() FROM PUBLIC;
+SET LOCAL ROLE app;
+SELECT dbcore.set_client_token(:'ta');
+SELECT throws_ok('EXECUTE s3_bump(2)', '42501', 'permission denied for function current_client_id',
+                 'a routed UPDATE without EXECUTE on the client function is refused');
+SELECT throws_ok('EXECUTE s3_get(2)', '42501', 'permission denied for function current_client_id',
+                 'a routed SELECT too');
+ROLLBACK;
+SET ROLE app;
+BEGIN;
+SET LOCAL plan_cache_mode = force_generic_plan;
+SELECT dbcore.set_client_token(:'ta');
+SELECT is(citus_test.q('EXECUTE s3_get(2)'), 'a', 'with EXECUTE back, the same plans run');
+COMMIT;
+DEALLOCATE ALL;
+RESET ROLE;
 
 -- A client's scope beginning invalidates the plans routed by another
 -- client's id, and no other cached plan: a prepared statement on a local
