@@ -56,12 +56,21 @@ static object_access_hook_type prev_object_access_hook = NULL;
 static GucStringCheckHook prev_appname_check_hook = NULL;
 static bool startup_appname_citus = false;	/* the startup packet's name */
 static Oid	assign_xact_func = InvalidOid;
+static uint32 assign_xact_func_hash = 0;	/* its PROCOID hash value */
 static bool assign_xact_func_known = false;
 
+/*
+ * Only a change of that function (or of every function) forgets it; while
+ * it is not found, a change of any (it may be the one being created).
+ * (dbcore itself calls these callbacks for another hash value whenever
+ * another client's scope begins, scope_route.c.)
+ */
 static void
 assign_xact_func_invalidate(Datum arg, int cacheid, uint32 hashvalue)
 {
-	assign_xact_func_known = false;
+	if (!OidIsValid(assign_xact_func) || hashvalue == 0 ||
+		hashvalue == assign_xact_func_hash)
+		assign_xact_func_known = false;
 }
 
 /* pg_catalog.assign_distributed_transaction_id(int4, int8, timestamptz) */
@@ -75,6 +84,9 @@ assign_xact_func_oid(void)
 		assign_xact_func = LookupFuncName(list_make2(makeString("pg_catalog"),
 													 makeString(CITUS_ASSIGN_XACT_FUNC)),
 										  3, argtypes, true);
+		if (OidIsValid(assign_xact_func))
+			assign_xact_func_hash = GetSysCacheHashValue1(PROCOID,
+														  ObjectIdGetDatum(assign_xact_func));
 		assign_xact_func_known = true;
 	}
 	return assign_xact_func;

@@ -223,11 +223,9 @@ lookup_func(Oid funcid)
  * catalog read only when the function's ACL is not the default) and the
  * object access hook.
  */
-void
-dbcore_client_function_check_execute(Oid funcid)
+static void
+check_execute(FuncCacheEntry *e, Oid funcid)
 {
-	FuncCacheEntry *e = lookup_func(funcid);
-
 	if (!e->default_acl)
 	{
 		AclResult	aclresult = dbcore_compat_proc_aclcheck(funcid, GetUserId(), ACL_EXECUTE);
@@ -236,6 +234,12 @@ dbcore_client_function_check_execute(Oid funcid)
 			aclcheck_error(aclresult, OBJECT_FUNCTION, get_func_name(funcid));
 	}
 	InvokeFunctionExecuteHook(funcid);
+}
+
+void
+dbcore_client_function_check_execute(Oid funcid)
+{
+	check_execute(lookup_func(funcid), funcid);
 }
 
 /*
@@ -553,7 +557,7 @@ client_scan_begin(CustomScanState *node, EState *estate, int eflags)
 	if (e->kind == DBCORE_CLIENT_NONE)
 		elog(ERROR, "function %u is not a dbcore client function", state->funcid);
 
-	dbcore_client_function_check_execute(state->funcid);
+	check_execute(e, state->funcid);
 	state->done = false;
 }
 
