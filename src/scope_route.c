@@ -37,8 +37,10 @@
  * client of the scope then in force (or, without a valid scope, the
  * policy's error when it is read).  One cached plan then serves every
  * client.  The plan says which parameter is dbcore's by two entries of its
- * dependency list that no invalidation matches.  Only on a server with
- * Citus loaded, and while dbcore.citus_routing is on.
+ * dependency list that no invalidation matches.  The coordinator's copies
+ * of the policy's comparisons, which filter nothing there, are dropped from
+ * such a statement (drop_client_checks()).  Only on a server with Citus
+ * loaded, and while dbcore.citus_routing is on.
  *
  * On the workers, a statement that Citus sends to a shard already names
  * the client by a constant; when that is the current client, the
@@ -118,11 +120,10 @@ typedef struct RouteContext
 /*
  * Is qual dbcore's client comparison on range table entry rti (column =
  * dbcore.current_client_id*(), either way round, with the type's equality
- * operator)?  If so, and a valid client scope is in force, *var is the
- * column and *con the current client as a constant.
+ * operator)?  If so, *var is the column.
  */
 static bool
-match_client_qual(Node *qual, Index rti, Var **var, Const **con)
+is_client_qual(Node *qual, Index rti, Var **var)
 {
 	OpExpr	   *op;
 	Node	   *left;
@@ -130,9 +131,6 @@ match_client_qual(Node *qual, Index rti, Var **var, Const **con)
 	FuncExpr   *func;
 	bool		func_right;
 	Oid			typid;
-	Datum		value;
-	int16		typlen;
-	bool		typbyval;
 
 	if (qual == NULL || !IsA(qual, OpExpr))
 		return false;
@@ -148,12 +146,27 @@ match_client_qual(Node *qual, Index rti, Var **var, Const **con)
 		(*var)->varno != (int) rti || (*var)->varlevelsup != 0 || func->args != NIL)
 		return false;
 	typid = dbcore_client_function_type(func->funcid);
-	if (!OidIsValid(typid) || (*var)->vartype != typid ||
-		lookup_type_cache(typid, TYPECACHE_EQ_OPR)->eq_opr != op->opno)
+	return OidIsValid(typid) && (*var)->vartype == typid &&
+		lookup_type_cache(typid, TYPECACHE_EQ_OPR)->eq_opr == op->opno;
+}
+
+/*
+ * An is_client_qual() while a valid client scope is in force: then *con is
+ * the current client as a constant.
+ */
+static bool
+match_client_qual(Node *qual, Index rti, Var **var, Const **con)
+{
+	Oid			typid;
+	Datum		value;
+	int16		typlen;
+	bool		typbyval;
+
+	if (!is_client_qual(qual, rti, var))
 		return false;
+	typid = (*var)->vartype;
 	if (!dbcore_current_client_try_datum(typid, &value))
 		return false;
-
 	get_typlenbyval(typid, &typlen, &typbyval);
 	*con = makeConst(typid, -1, get_typcollation(typid), typlen, value, false, typbyval);
 	return true;
@@ -306,19 +319,25 @@ client_param(Var *var, RouteContext *ctx)
 	return (Expr *) param;
 }
 
+/* The client function that comparison qual (an is_client_qual) calls. */
+static Oid
+client_function_of(Node *qual)
+{
+	OpExpr	   *op = (OpExpr *) qual;
+
+	return ((FuncExpr *) (IsA(lsecond(op->args), FuncExpr) ?
+						  lsecond(op->args) : linitial(op->args)))->funcid;
+}
+
 /*
- * The comparison qual (a match_client_qual) with dbcore's parameter in
- * place of the client function, which the plan then checks at each start
- * as a call of it would be (route_executor_start()).
+ * The comparison qual (an is_client_qual) with dbcore's parameter in place
+ * of the client function, which the plan then checks at each start as a
+ * call of it would be (route_executor_start()).
  */
 static Expr *
 param_qual(Node *qual, Var *var, RouteContext *ctx)
 {
-	OpExpr	   *op = (OpExpr *) qual;
-	FuncExpr   *func = (FuncExpr *) (IsA(lsecond(op->args), FuncExpr) ?
-									 lsecond(op->args) : linitial(op->args));
-
-	ctx->param_funcs = list_append_unique_oid(ctx->param_funcs, func->funcid);
+	ctx->param_funcs = list_append_unique_oid(ctx->param_funcs, client_function_of(qual));
 	return constant_qual(qual, client_param(var, ctx));
 }
 
@@ -422,22 +441,17 @@ drop_implied_client(Query *query, Index rti, Node *conjunct, RouteContext *ctx)
 }
 
 /*
- * The policy's comparisons on table rti get dbcore's parameter in place of
- * the function call: in the WITH CHECK options here, among the security
- * quals by the caller.  The parameter has the function's value, the
- * current client, read once when the statement starts
- * (route_executor_start()), and without a valid scope the function's error
- * (route_param_fetch()); it is cheaper:
- * - in a modification routed by the parameter (param_routable()), on the
- *   coordinator: Citus evaluates every function call and parameter of a
- *   modification there before it sends the statement on, each in an
- *   executor state of its own;
- * - in a statement that Citus sends to a shard for the current client
- *   (drop_implied_client()), on the worker: the planner no longer evaluates
- *   the function for its estimates (it gets the parameter's value instead,
- *   estimate_params()) nor the executor looks it up for each statement.
- *   (Not in the INSERTs Citus sends to a shard: their WITH CHECK options
- *   cost less with the function than numbering the parameter does.)
+ * In a statement that Citus sends to a shard for the current client
+ * (drop_implied_client()), on the worker: the policy's comparisons on table
+ * rti get dbcore's parameter in place of the function call, in the WITH
+ * CHECK options here, among the security quals by the caller.  The
+ * parameter has the function's value, the current client, read once when
+ * the statement starts (route_executor_start()), and without a valid scope
+ * the function's error (route_param_fetch()); it is cheaper: the planner no
+ * longer evaluates the function for its estimates (it gets the parameter's
+ * value instead, estimate_params()) nor the executor looks it up for each
+ * statement.  (Not in the INSERTs Citus sends to a shard: their WITH CHECK
+ * options cost less with the function than numbering the parameter does.)
  * The policy in the catalog is untouched.
  */
 static void
@@ -449,11 +463,47 @@ param_for_checks(Query *query, Index rti, RouteContext *ctx)
 	{
 		WithCheckOption *wco = (WithCheckOption *) lfirst(lc);
 		Var		   *var;
-		Const	   *con;
 
 		if ((wco->kind == WCO_RLS_INSERT_CHECK || wco->kind == WCO_RLS_UPDATE_CHECK) &&
-			match_client_qual(wco->qual, rti, &var, &con))
+			is_client_qual(wco->qual, rti, &var))
 			wco->qual = (Node *) param_qual(wco->qual, var, ctx);
+	}
+}
+
+/*
+ * A statement that Citus routes by dbcore's parameter (param_routable())
+ * carries the comparison that routes it, client = $n; the policy's own
+ * comparisons on table rti, among the security quals and in the WITH CHECK
+ * options, are dropped from the coordinator's copy of the statement.  They
+ * filter nothing there: Citus reads and writes a distributed table's rows
+ * on its shards only, and sends each shard the statement as text, which
+ * leaves out the security quals and WITH CHECK options (as does the local
+ * execution of a shard statement, which parses that text again); each
+ * shard applies its own policy to it (RESTRICTIVE, citus.c), with the
+ * scope that Citus forwards.  But Citus copies them, walks them and, in a
+ * modification, evaluates each of their parameters and function calls, at
+ * every execution.  The policy in the catalog, its other quals and the
+ * statement's dependence on row level security stay; the client function's
+ * EXECUTE check goes with dbcore's parameter (route_executor_start()).
+ */
+static void
+drop_client_checks(Query *query, RangeTblEntry *rte, Index rti)
+{
+	ListCell   *lc;
+	Var		   *var;
+
+	foreach(lc, rte->securityQuals)
+	{
+		if (is_client_qual((Node *) lfirst(lc), rti, &var))
+			rte->securityQuals = foreach_delete_current(rte->securityQuals, lc);
+	}
+	foreach(lc, query->withCheckOptions)
+	{
+		WithCheckOption *wco = (WithCheckOption *) lfirst(lc);
+
+		if ((wco->kind == WCO_RLS_INSERT_CHECK || wco->kind == WCO_RLS_UPDATE_CHECK) &&
+			is_client_qual(wco->qual, rti, &var))
+			query->withCheckOptions = foreach_delete_current(query->withCheckOptions, lc);
 	}
 }
 
@@ -493,11 +543,7 @@ route_rte(Query *query, RangeTblEntry *rte, Index rti, RouteContext *ctx)
 		{
 			query->jointree->quals = make_and_qual(query->jointree->quals,
 												   (Node *) param_qual((Node *) lfirst(lc), var, ctx));
-			if (query->commandType != CMD_SELECT)
-			{
-				lfirst(lc) = param_qual((Node *) lfirst(lc), var, ctx);
-				param_for_checks(query, rti, ctx);
-			}
+			drop_client_checks(query, rte, rti);
 			return;
 		}
 		qual = constant_qual((Node *) lfirst(lc), (Expr *) con);
@@ -561,9 +607,17 @@ route_insert(Query *query, RouteContext *ctx)
 		/* a row that names its client (as Citus's on a shard do) stays */
 		if (named != NULL && !(IsA(named->expr, Const) && ((Const *) named->expr)->constisnull))
 			return;
-		value = param_routable(query, var, ctx) ? client_param(var, ctx) : (Expr *) con;
-		if (IsA(value, Param))
-			param_for_checks(query, query->resultRelation, ctx);
+		if (param_routable(query, var, ctx))
+		{
+			/* the check goes too, as a call of the function would be checked */
+			ctx->param_funcs = list_append_unique_oid(ctx->param_funcs,
+													  client_function_of(wco->qual));
+			value = client_param(var, ctx);
+			drop_client_checks(query, rt_fetch(query->resultRelation, query->rtable),
+							   query->resultRelation);
+		}
+		else
+			value = (Expr *) con;
 		if (named != NULL)
 		{
 			named->expr = value;

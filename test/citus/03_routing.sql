@@ -6,7 +6,7 @@
 -- and a statement on one table is planned once for every client.
 \set ON_ERROR_STOP on
 SET client_min_messages = warning;
-SELECT plan(69);
+SELECT plan(77);
 
 SET ROLE tenant_owner;
 CREATE TABLE s3_orders (id bigint NOT NULL, client_id uuid NOT NULL, total numeric, note text,
@@ -402,6 +402,55 @@ SELECT is(citus_test.q('EXECUTE s3_get(2)'), 'a', 'with EXECUTE back, the same p
 COMMIT;
 DEALLOCATE ALL;
 RESET ROLE;
+
+-- From a worker: Citus runs statements on a distributed table on any node.
+-- On A's worker, A's shard is local: Citus runs the shard statement there
+-- itself (local execution, a cached local plan after the first generic
+-- run), B's goes to the other worker.  The coordinator's copy of the
+-- policy's comparison is dropped from a statement routed by dbcore's
+-- parameter (it filters nothing there); each way, the shard's own policy
+-- applies.  Seven generic runs each, in A's scope and then in B's (each
+-- call of dblink() differs by a comment, so that each runs).
+SELECT (SELECT total FROM s3_orders WHERE client_id = :'a' AND id = 3) AS a3,
+       (SELECT total FROM s3_orders WHERE client_id = :'b' AND id = 3) AS b3 \gset
+SELECT dblink_connect('s3_mx', format('host=127.0.0.1 port=%s dbname=%s user=app',
+                                      :w1_port, current_database()));
+SELECT dblink_exec('s3_mx', 'SET plan_cache_mode = force_generic_plan');
+SELECT dblink_exec('s3_mx', 'PREPARE s3_mx_bump(bigint) AS UPDATE s3_orders SET total = total + 1 WHERE id = $1 RETURNING note');
+SELECT dblink_exec('s3_mx', 'PREPARE s3_mx_get(bigint) AS SELECT note FROM s3_orders WHERE id = $1');
+SELECT dblink_exec('s3_mx', $$PREPARE s3_mx_put(bigint) AS INSERT INTO s3_orders (id, total, note) VALUES ($1, 0, 'mx') RETURNING client_id$$);
+SELECT dblink_exec('s3_mx', 'BEGIN');
+SELECT dblink_exec('s3_mx', format('SET LOCAL dbcore.client_id = %L', :'ta'));
+SELECT is((SELECT string_agg(t.note, ',') FROM generate_series(1, 7) i,
+                  LATERAL dblink('s3_mx', format('EXECUTE s3_mx_bump(3) /* run %s */', i)) AS t(note text)),
+          'a,a,a,a,a,a,a', 'on A''s worker, in A''s scope, the generic UPDATE of the distributed table updates A''s row, each time');
+SELECT is((SELECT string_agg(t.note, ',') FROM generate_series(1, 7) i,
+                  LATERAL dblink('s3_mx', format('EXECUTE s3_mx_get(20) /* run %s */', i)) AS t(note text)),
+          'a,a,a,a,a,a,a', 'and the generic SELECT reads A''s row');
+SELECT is((SELECT string_agg(t.client_id, ',') FROM generate_series(910, 916) i,
+                  LATERAL dblink('s3_mx', format('EXECUTE s3_mx_put(%s)', i)) AS t(client_id text)),
+          rtrim(repeat(:'a' || ',', 7), ','), 'and the generic INSERT inserts for A');
+SELECT dblink_exec('s3_mx', 'COMMIT');
+SELECT dblink_exec('s3_mx', 'BEGIN');
+SELECT dblink_exec('s3_mx', format('SET LOCAL dbcore.client_id = %L', :'tb'));
+SELECT is((SELECT string_agg(t.note, ',') FROM generate_series(1, 7) i,
+                  LATERAL dblink('s3_mx', format('EXECUTE s3_mx_bump(3) /* run %s */', i)) AS t(note text)),
+          'b,b,b,b,b,b,b', 'the same plans in B''s scope (B''s shard on the other worker): B''s row');
+SELECT is((SELECT count(*) FROM generate_series(1, 7) i,
+                  LATERAL dblink('s3_mx', format('EXECUTE s3_mx_get(20) /* run %s */', i)) AS t(note text)),
+          0::bigint, 'and never A''s row 20');
+SELECT dblink_exec('s3_mx', 'COMMIT');
+SELECT dblink_exec('s3_mx', 'BEGIN');
+SELECT throws_ok($$SELECT * FROM dblink('s3_mx', 'EXECUTE s3_mx_bump(3)') AS t(note text)$$,
+                 '42501', NULL, 'without a scope, the generic UPDATE is refused on the worker');
+SELECT dblink_exec('s3_mx', 'ROLLBACK');
+SELECT dblink_disconnect('s3_mx');
+SELECT results_eq(format($$SELECT client_id, total FROM s3_orders WHERE id = 3 ORDER BY client_id = %L DESC$$, :'a'),
+                  format($$VALUES (%L::uuid, %s + 7::numeric), (%L::uuid, %s + 7::numeric)$$, :'a', :a3, :'b', :b3),
+                  'each client''s row changed seven times, in its own scope only');
+SELECT is(citus_test.q(format('SELECT count(*) FROM s3_orders WHERE id BETWEEN 910 AND 916 AND client_id = %L', :'a')),
+          '7', 'the seven rows inserted from the worker are A''s');
+DELETE FROM s3_orders WHERE id BETWEEN 910 AND 916;
 
 -- A client's scope beginning invalidates the plans routed by another
 -- client's id, and no other cached plan: a prepared statement on a local
