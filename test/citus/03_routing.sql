@@ -6,7 +6,7 @@
 -- and a statement on one table is planned once for every client.
 \set ON_ERROR_STOP on
 SET client_min_messages = warning;
-SELECT plan(77);
+SELECT plan(78);
 
 SET ROLE tenant_owner;
 CREATE TABLE s3_orders (id bigint NOT NULL, client_id uuid NOT NULL, total numeric, note text,
@@ -383,6 +383,7 @@ DELETE FROM s3_orders WHERE id = 901;
 SET ROLE app;
 PREPARE s3_bump(bigint) AS UPDATE s3_orders SET total = total + 1 WHERE id = $1;
 PREPARE s3_get(bigint) AS SELECT note FROM s3_orders WHERE id = $1;
+PREPARE s3_put(bigint) AS INSERT INTO s3_orders (id, total, note) VALUES ($1, 0, 'put');
 RESET ROLE;
 BEGIN;
 SET LOCAL plan_cache_mode = force_generic_plan;
@@ -393,6 +394,8 @@ SELECT throws_ok('EXECUTE s3_bump(2)', '42501', 'permission denied for function 
                  'a routed UPDATE without EXECUTE on the client function is refused');
 SELECT throws_ok('EXECUTE s3_get(2)', '42501', 'permission denied for function current_client_id',
                  'a routed SELECT too');
+SELECT throws_ok('EXECUTE s3_put(903)', '42501', 'permission denied for function current_client_id',
+                 'and a routed INSERT that leaves the client column out');
 ROLLBACK;
 SET ROLE app;
 BEGIN;
