@@ -330,15 +330,30 @@ client_function_of(Node *qual)
 }
 
 /*
- * The comparison qual (an is_client_qual) with dbcore's parameter in place
- * of the client function, which the plan then checks at each start as a
- * call of it would be (route_executor_start()).
+ * dbcore's parameter in place of the client function that comparison qual
+ * (an is_client_qual) calls: the plan then checks that function at each
+ * start, as a call of it would be (route_executor_start()).
  */
+static Expr *
+param_for_function(Node *qual, Var *var, RouteContext *ctx)
+{
+	ctx->param_funcs = list_append_unique_oid(ctx->param_funcs, client_function_of(qual));
+	return client_param(var, ctx);
+}
+
+/* The comparison qual with dbcore's parameter in place of the function. */
 static Expr *
 param_qual(Node *qual, Var *var, RouteContext *ctx)
 {
-	ctx->param_funcs = list_append_unique_oid(ctx->param_funcs, client_function_of(qual));
-	return constant_qual(qual, client_param(var, ctx));
+	return constant_qual(qual, param_for_function(qual, var, ctx));
+}
+
+/* Is wco a row level security check that is dbcore's client comparison? */
+static bool
+is_client_check(WithCheckOption *wco, Index rti, Var **var)
+{
+	return (wco->kind == WCO_RLS_INSERT_CHECK || wco->kind == WCO_RLS_UPDATE_CHECK) &&
+		is_client_qual(wco->qual, rti, var);
 }
 
 /*
@@ -464,8 +479,7 @@ param_for_checks(Query *query, Index rti, RouteContext *ctx)
 		WithCheckOption *wco = (WithCheckOption *) lfirst(lc);
 		Var		   *var;
 
-		if ((wco->kind == WCO_RLS_INSERT_CHECK || wco->kind == WCO_RLS_UPDATE_CHECK) &&
-			is_client_qual(wco->qual, rti, &var))
+		if (is_client_check(wco, rti, &var))
 			wco->qual = (Node *) param_qual(wco->qual, var, ctx);
 	}
 }
@@ -499,10 +513,7 @@ drop_client_checks(Query *query, RangeTblEntry *rte, Index rti)
 	}
 	foreach(lc, query->withCheckOptions)
 	{
-		WithCheckOption *wco = (WithCheckOption *) lfirst(lc);
-
-		if ((wco->kind == WCO_RLS_INSERT_CHECK || wco->kind == WCO_RLS_UPDATE_CHECK) &&
-			is_client_qual(wco->qual, rti, &var))
+		if (is_client_check((WithCheckOption *) lfirst(lc), rti, &var))
 			query->withCheckOptions = foreach_delete_current(query->withCheckOptions, lc);
 	}
 }
@@ -609,10 +620,7 @@ route_insert(Query *query, RouteContext *ctx)
 			return;
 		if (param_routable(query, var, ctx))
 		{
-			/* the check goes too, as a call of the function would be checked */
-			ctx->param_funcs = list_append_unique_oid(ctx->param_funcs,
-													  client_function_of(wco->qual));
-			value = client_param(var, ctx);
+			value = param_for_function(wco->qual, var, ctx);
 			drop_client_checks(query, rt_fetch(query->resultRelation, query->rtable),
 							   query->resultRelation);
 		}
@@ -858,7 +866,6 @@ route_planner(Query *parse, const char *query_string, int cursorOptions,
 	{
 		PlanInvalItem *id = makeNode(PlanInvalItem);
 		PlanInvalItem *type = makeNode(PlanInvalItem);
-
 		ListCell   *lc;
 
 		id->cacheId = ROUTE_PARAM_ID_MARK;
